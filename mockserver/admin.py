@@ -1,0 +1,223 @@
+"""The admin API under ``/__mock/``: journal, scenario rules, jobs, clock, reset, health.
+
+It is described by ``admin.yaml`` (served at ``/__mock/openapi.json``), so it can be tested like
+a provider. Misuse is answered as ``application/problem+json`` naming what to fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import specs
+from mockserver import jobs, journal
+from mockserver.engine import Engine
+from mockserver.errors import AdminError, UnknownScenario
+from mockserver.problems import problem
+from specs.errors import did_you_mean
+
+PREFIX = "/__mock"
+VERSION = "0.1.0"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The admin API's own OpenAPI document."""
+    with (Path(__file__).parent / "admin.yaml").open() as fh:
+        doc: dict[str, Any] = yaml.safe_load(fh)
+    return doc
+
+
+def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
+    runtime = engine.runtime
+    store = runtime.store
+
+    def guarded(fn: Endpoint) -> Endpoint:
+        @functools.wraps(fn)
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await fn(request)
+            except AdminError as exc:
+                return problem(exc.status, exc.title, exc.detail)
+
+        return endpoint
+
+    def provider_of(name: str | None) -> str | None:
+        if name is not None and name not in engine.providers:
+            raise AdminError(404, "Unknown provider", f"{name!r} is not served here.{did_you_mean(name, engine.providers)}")
+        return name
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": VERSION, "providers": sorted(engine.providers)})
+
+    async def providers(request: Request) -> Response:
+        base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+        return JSONResponse(
+            {
+                pid: {
+                    "title": p.spec.title,
+                    "base_url": f"{base}{mounts[pid]}{p.spec.base_path}",
+                    "real_base_url": p.spec.server_url,
+                    "operations": [op.operation_id for op in p.spec.operations],
+                }
+                for pid, p in sorted(engine.providers.items())
+            }
+        )
+
+    async def scenarios(request: Request) -> Response:
+        return JSONResponse({pid: dict(p.scenarios.summaries) for pid, p in sorted(engine.providers.items())})
+
+    async def read_journal(request: Request) -> Response:
+        q = request.query_params
+        filters = {
+            "provider": provider_of(q.get("provider")),
+            "operation": q.get("operation"),
+            "scenario": q.get("scenario"),
+            "status": q.get("status"),
+        }
+        entries = [e for e in await store.journal_entries() if journal.matches(e, filters)]
+        limit = _int(q.get("limit"), "limit")
+        if limit is not None:
+            entries = entries[-limit:]
+        return JSONResponse({"entries": entries, "count": len(entries)})
+
+    async def clear_journal(request: Request) -> Response:
+        await store.journal_clear()
+        return Response(status_code=204)
+
+    async def list_rules(request: Request) -> Response:
+        return JSONResponse({"rules": await store.rules()})
+
+    async def add_rule(request: Request) -> Response:
+        data = await _json(request)
+        unknown = set(data) - {"provider", "operation", "scenario", "times"}
+        if unknown:
+            raise AdminError(400, "Unknown rule field", f"{sorted(unknown)}; a rule has provider, operation, scenario, times.")
+        pid = provider_of(_required(data, "provider"))
+        assert pid is not None
+        book = engine.providers[pid].scenarios
+        operation = data.get("operation")
+        if operation is not None:
+            try:
+                engine.providers[pid].spec.operation(operation)
+            except specs.UnknownOperation as exc:
+                raise AdminError(404, "Unknown operation", str(exc)) from None
+        scenario = _required(data, "scenario")
+        try:
+            book.check(scenario, where=f"provider {pid!r}")
+        except UnknownScenario as exc:
+            raise AdminError(400, "Unknown scenario", str(exc)) from None
+        times = data.get("times", 1)
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
+            raise AdminError(400, "Bad rule", f"times must be a whole number >= 1 or null (forever), got {times!r}.")
+        rule = await store.rule_add({"provider": pid, "operation": operation, "scenario": scenario, "remaining": times})
+        return JSONResponse(rule, status_code=201)
+
+    async def clear_rules(request: Request) -> Response:
+        await store.rules_clear()
+        return Response(status_code=204)
+
+    async def list_jobs(request: Request) -> Response:
+        pid = provider_of(request.query_params.get("provider"))
+        return JSONResponse({"jobs": await store.jobs(pid)})
+
+    async def finish_job(request: Request) -> Response:
+        pid = provider_of(request.path_params["provider"])
+        assert pid is not None
+        data = await _json(request, optional=True)
+        job = await jobs.finish(runtime, pid, request.path_params["job_id"], data.get("state"))
+        if job is None:
+            raise AdminError(404, "Unknown job", f"{pid} has no job {request.path_params['job_id']!r}; GET {PREFIX}/jobs lists them.")
+        return JSONResponse(job)
+
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            data = await _json(request)
+            seconds = data.get("advance")
+            if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+                raise AdminError(400, "Bad clock call", f"advance must be a number of seconds >= 0, got {seconds!r}.")
+            await store.clock_advance(float(seconds))
+        return JSONResponse(
+            {"now": await runtime.now(), "offset": await store.clock_offset(), "time_scale": runtime.config.time_scale}
+        )
+
+    async def reset(request: Request) -> Response:
+        await store.reset()
+        return Response(status_code=204)
+
+    async def openapi(request: Request) -> Response:
+        return Response(json.dumps(document()), media_type="application/json")
+
+    table: list[tuple[str, Endpoint, list[str]]] = [
+        ("/health", health, ["GET"]),
+        ("/providers", providers, ["GET"]),
+        ("/scenarios", scenarios, ["GET"]),
+        ("/journal", read_journal, ["GET"]),
+        ("/journal", clear_journal, ["DELETE"]),
+        ("/rules", list_rules, ["GET"]),
+        ("/rules", add_rule, ["POST"]),
+        ("/rules", clear_rules, ["DELETE"]),
+        ("/jobs", list_jobs, ["GET"]),
+        ("/jobs/{provider}/{job_id}/finish", finish_job, ["POST"]),
+        ("/clock", clock, ["GET", "POST"]),
+        ("/reset", reset, ["POST"]),
+        ("/openapi.json", openapi, ["GET"]),
+    ]
+    return _merge(table, guarded)
+
+
+def _merge(table: list[tuple[str, Endpoint, list[str]]], wrap: Callable[[Endpoint], Endpoint]) -> list[Route]:
+    """One route per path, dispatching on the method (Starlette matches the first route by path)."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for path, fn, methods in table:
+        for method in methods:
+            by_path.setdefault(path, {})[method] = wrap(fn)
+
+    def endpoint_for(path: str, handlers: dict[str, Endpoint]) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            fn = handlers.get(request.method)
+            if fn is None:
+                allowed = ", ".join(sorted(handlers))
+                return problem(405, "Method not allowed", f"{PREFIX}{path} answers {allowed}, not {request.method}.")
+            return await fn(request)
+
+        return endpoint
+
+    return [Route(PREFIX + path, endpoint_for(path, h), methods=sorted({*h, "PUT", "PATCH", "DELETE", "POST", "GET"})) for path, h in by_path.items()]
+
+
+async def _json(request: Request, *, optional: bool = False) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw and optional:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise AdminError(400, "Malformed JSON", "The admin API takes a JSON object body.") from None
+    if not isinstance(data, dict):
+        raise AdminError(400, "Malformed JSON", f"Expected a JSON object, got {type(data).__name__}.")
+    return data
+
+
+def _required(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise AdminError(400, f"Missing {name}", f"The body needs a string {name!r}.")
+    return value
+
+
+def _int(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise AdminError(400, f"Bad {name}", f"{name} must be a whole number, got {value!r}.")
+    return int(value)

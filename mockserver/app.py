@@ -1,0 +1,104 @@
+"""``create_app``: one Starlette app serving every chosen provider, the files it generates and
+the admin API. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+import specs
+from mockserver import admin, files
+from mockserver.config import MockConfig
+from mockserver.engine import Bound, Engine
+from mockserver.problems import problem
+from mockserver.providers import plugin_for
+from mockserver.providers.base import Provider
+from mockserver.runtime import Runtime
+from mockserver.scenarios import ScenarioBook
+from mockserver.store import MemoryStore, Store
+
+
+def create_app(*, config: MockConfig | None = None, store: Store | None = None, **options: Any) -> Starlette:
+    """A mock of the configured providers as an ASGI app.
+
+    ``config`` defaults to :meth:`MockConfig.load` (config file and environment); ``options``
+    override single fields (``create_app(level="strict", seed=7)``). ``store`` defaults to a
+    fresh :class:`MemoryStore`.
+    """
+    config = config.replace(**options) if config is not None else MockConfig.load(overrides=options)
+    store = store if store is not None else MemoryStore(journal_limit=config.journal_limit)
+    runtime = Runtime(config, store)
+    providers: dict[str, Provider] = {
+        pid: plugin_for(pid)(specs.load(pid), runtime) for pid in config.served
+    }
+    engine = Engine(runtime, providers)
+    mounts = {pid: "" if config.root_provider else f"/{pid}" for pid in providers}
+    routes: list[BaseRoute] = [*_provider_routes(engine, mounts), *files.routes(runtime), *admin.routes(engine, mounts)]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _not_found(routes)},
+    )
+    app.state.engine = engine
+    app.state.runtime = runtime
+    app.state.mounts = mounts
+    return app
+
+
+def base_urls(config: MockConfig) -> dict[str, str]:
+    """Each served provider's base URL on this mock, ready to paste into a client."""
+    root = f"http://{config.host}:{config.port}"
+    out = {}
+    for pid in config.served:
+        mount = "" if config.root_provider else f"/{pid}"
+        out[pid] = f"{root}{mount}{specs.load(pid).base_path}"
+    return out
+
+
+def _provider_routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
+    by_path: dict[str, dict[str, Bound]] = defaultdict(dict)
+    for pid, provider in engine.providers.items():
+        for op in provider.spec.operations:
+            by_path[f"{mounts[pid]}{op.base_path}{op.path}"][op.method] = Bound.build(provider, op, mounts[pid])
+    return [Route(path, _dispatch(engine, path, methods), methods=list(methods)) for path, methods in by_path.items()]
+
+
+def _dispatch(engine: Engine, path: str, methods: Mapping[str, Bound]) -> Any:
+    async def endpoint(request: Request) -> Response:
+        bound = methods.get(request.method)
+        if bound is None:  # HEAD/OPTIONS or a method Starlette let through
+            allowed = ", ".join(sorted(methods))
+            return problem(405, "Method not allowed", f"{path} answers {allowed}, not {request.method}.")
+        return await engine.handle(request, bound)
+
+    return endpoint
+
+
+def _not_found(routes: list[BaseRoute]) -> Any:
+    paths = sorted({getattr(r, "path", "") for r in routes if getattr(r, "path", "")})
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        if status == 405:
+            return problem(405, "Method not allowed", f"{request.url.path} does not answer {request.method}.")
+        close = difflib.get_close_matches(request.url.path, paths, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]}?" if close else " GET /__mock/providers lists every base URL."
+        return problem(404, "No such route on this mock", f"Nothing serves {request.method} {request.url.path}.{hint}")
+
+    return handler
+
+
+def scenario_books(provider_ids: tuple[str, ...]) -> dict[str, ScenarioBook]:
+    """The scenarios of each provider, as its plug-in declares them (no server needed)."""
+    return {pid: ScenarioBook(specs.load(pid), plugin_for(pid).lifecycles) for pid in provider_ids}
+
+
+def scenario_names(config: MockConfig) -> set[str]:
+    return {name for book in scenario_books(config.served).values() for name in book.names}

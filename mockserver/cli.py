@@ -1,0 +1,141 @@
+"""``headshot-mock``: a thin layer that turns flags into a :class:`MockConfig` and calls one function.
+
+    headshot-mock serve [--provider ID] [--port 4010] [--scenario NAME] [--level lenient] ...
+    headshot-mock scenarios [--provider ID]
+    headshot-mock providers
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import specs
+from mockserver.config import LEVELS, MockConfig
+from mockserver.errors import ConfigError, MockError
+from specs.errors import did_you_mean
+
+PROG = "headshot-mock"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" for mistyped flags."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            flags = [o for a in self._actions for o in a.option_strings]
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], flags, n=1)
+                if close:
+                    message += f" (did you mean {close[0]}?)"
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog=PROG, description="Offline doubles of AI-headshot provider APIs.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = commands.add_parser("serve", help="serve the mock providers over HTTP")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 4010)")
+    serve.add_argument("--provider", dest="root_provider", metavar="ID", help="serve one provider at the root")
+    serve.add_argument("--providers", metavar="ID,ID", help="serve only these providers, each under /<id>")
+    serve.add_argument("--level", choices=LEVELS, help="validation level (default lenient)")
+    serve.add_argument("--scenario", metavar="NAME", help="default scenario (default success)")
+    serve.add_argument("--seed", type=int, help="seed for ids, images and timings (default 0)")
+    serve.add_argument("--time-scale", type=float, help="multiply provider-realistic durations (0 = instant)")
+    serve.add_argument("--slow-seconds", type=float, help="latency the `slow` scenario adds (default 2)")
+    serve.add_argument("--timeout-seconds", type=float, help="how long `timeout` holds a request (default 120)")
+    serve.add_argument("--journal-limit", type=int, help="journal entries kept (default 1000)")
+    serve.add_argument("--public-url", metavar="URL", help="base URL for links the mock hands out")
+    serve.add_argument("--config", metavar="FILE", help="YAML/JSON config file (also $HEADSHOT_MOCK_CONFIG)")
+
+    scenarios = commands.add_parser("scenarios", help="list the scenarios of each provider")
+    scenarios.add_argument("--provider", metavar="ID", help="only this provider")
+
+    commands.add_parser("providers", help="list the bundled providers and their base URLs")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "scenarios":
+            return _scenarios(args.provider)
+        return _providers()
+    except (MockError, specs.SpecError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def config_from(args: argparse.Namespace) -> MockConfig:
+    overrides: dict[str, Any] = {
+        name: getattr(args, name)
+        for name in (
+            "host", "port", "root_provider", "level", "scenario", "seed", "time_scale",
+            "slow_seconds", "timeout_seconds", "journal_limit", "public_url",
+        )
+    }
+    overrides["providers"] = args.providers
+    config = MockConfig.load(file=args.config, overrides=overrides)
+    _check_scenario(config)
+    return config
+
+
+def _check_scenario(config: MockConfig) -> None:
+    from mockserver.app import scenario_names
+
+    names = scenario_names(config)
+    if config.scenario not in names:
+        raise ConfigError(f"Unknown scenario {config.scenario!r}.{did_you_mean(config.scenario, names)}")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mockserver.app import base_urls, create_app
+
+    config = config_from(args)
+    app = create_app(config=config)
+    print(f"{PROG} serving on http://{config.host}:{config.port} "
+          f"(level {config.level}, scenario {config.scenario}, seed {config.seed}, time scale {config.time_scale})")
+    for provider, url in base_urls(config).items():
+        print(f"  {provider:<10} {url}")
+    print(f"  {'admin':<10} http://{config.host}:{config.port}/__mock/  (journal, rules, jobs, clock, reset)", flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _scenarios(provider: str | None) -> int:
+    from mockserver.app import scenario_books
+
+    ids = (provider,) if provider else specs.providers()
+    if provider and provider not in specs.providers():
+        raise specs.UnknownProvider(provider, specs.providers())
+    for pid, book in scenario_books(ids).items():
+        print(f"{pid}:")
+        for name, summary in book.summaries.items():
+            ops = book.operations_with(name)
+            where = f"  [{', '.join(ops)}]" if ops and len(ops) < len(book.operations_with('success')) else ""
+            print(f"  {name:<22} {summary}{where}")
+    return 0
+
+
+def _providers() -> int:
+    from mockserver.app import base_urls
+
+    urls = base_urls(MockConfig())
+    for pid in specs.providers():
+        spec = specs.load(pid)
+        print(f"{pid:<10} {spec.title:<12} real {spec.server_url:<28} mock {urls[pid]}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

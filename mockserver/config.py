@@ -1,0 +1,169 @@
+"""One typed configuration, built one way: defaults → config file → environment → overrides.
+
+The CLI, the pytest plugin and :func:`mockserver.create_app` all end in a :class:`MockConfig`;
+per-request controls (headers, API keys) only choose among what it allows. The environment is
+read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+import specs
+from mockserver.errors import ConfigError
+from specs.errors import did_you_mean
+
+Level = Literal["strict", "lenient"]
+LEVELS: tuple[Level, ...] = ("strict", "lenient")
+ENV_PREFIX = "HEADSHOT_MOCK_"
+
+
+@dataclass(frozen=True, slots=True)
+class MockConfig:
+    """Everything that shapes a mock server. Build with :meth:`load` or construct directly."""
+
+    providers: tuple[str, ...] = ()
+    """Provider ids to serve; empty means every bundled provider."""
+    root_provider: str | None = None
+    """Serve this one provider at ``/`` (base URL = host:port) instead of under ``/<id>``."""
+    host: str = "127.0.0.1"
+    port: int = 4010
+    level: Level = "lenient"
+    """Validation level: ``strict`` (documented contract) or ``lenient`` (accepted in practice)."""
+    scenario: str = "success"
+    """The server default scenario (lowest precedence)."""
+    seed: int = 0
+    """Seeds ids, images and timings: same seed, same answers."""
+    time_scale: float = 0.0
+    """Provider-realistic durations are multiplied by this: 0 = instant, 1 = real time."""
+    slow_seconds: float = 2.0
+    """Latency the ``slow`` scenario adds."""
+    timeout_seconds: float = 120.0
+    """How long the ``timeout`` scenario holds a request (past any sane client timeout)."""
+    journal_limit: int = 1000
+    """Journal entries kept; the oldest are dropped."""
+    public_url: str | None = None
+    """Base URL to put in generated links (file, fetch, upload URLs); default: the request's."""
+
+    def __post_init__(self) -> None:
+        known = specs.providers()
+        for provider in (*self.providers, *(() if self.root_provider is None else (self.root_provider,))):
+            if provider not in known:
+                raise ConfigError(f"Unknown provider {provider!r}.{did_you_mean(provider, known)}")
+        if self.level not in LEVELS:
+            raise ConfigError(f"Unknown validation level {self.level!r}.{did_you_mean(self.level, LEVELS)}")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be between 1 and 65535, got {self.port}")
+        for name in ("time_scale", "slow_seconds", "timeout_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.journal_limit < 1:
+            raise ConfigError(f"journal_limit must be >= 1, got {self.journal_limit}")
+
+    @property
+    def served(self) -> tuple[str, ...]:
+        if self.root_provider is not None:
+            return (self.root_provider,)
+        return self.providers or specs.providers()
+
+    def replace(self, **changes: Any) -> MockConfig:
+        """A copy with ``changes`` applied (unknown names are refused with the valid ones)."""
+        _check_names(changes, "option")
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        file: str | Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> MockConfig:
+        """Defaults, then ``file`` (YAML or JSON), then ``HEADSHOT_MOCK_*`` variables, then overrides.
+
+        ``environ`` defaults to ``os.environ``; ``HEADSHOT_MOCK_CONFIG`` names a file when
+        ``file`` is not given.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        file = file or environ.get(f"{ENV_PREFIX}CONFIG")
+        if file:
+            values.update(_read_file(Path(file)))
+        values.update(_from_environ(environ))
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        _check_names(values, "option")
+        return cls(**{k: _coerce(k, v) for k, v in values.items()})
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(MockConfig)}
+
+
+def _check_names(values: Mapping[str, Any], what: str) -> None:
+    for name in values:
+        if name not in _FIELDS:
+            raise ConfigError(f"Unknown {what} {name!r}.{did_you_mean(name, _FIELDS)}")
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {str(path)!r}: {exc.strerror}.") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"Config file {str(path)!r} is not valid YAML/JSON: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {str(path)!r} must hold a mapping of options, got {type(data).__name__}.")
+    values = {str(k).replace("-", "_"): v for k, v in data.items()}
+    try:
+        _check_names(values, f"option in {path.name}")
+    except ConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return values
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name not in _FIELDS:
+            raise ConfigError(
+                f"Unknown environment variable {key}.{did_you_mean(name, _FIELDS)} "
+                f"(variables are {ENV_PREFIX}<OPTION> in upper case)"
+            )
+        values[name] = raw
+    return values
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn strings from the environment or a file into the field's type, with a clear error."""
+    default = _FIELDS[name].default
+    try:
+        if name == "providers":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(p.strip() for p in items if p.strip())
+        if isinstance(default, bool):
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int) and not isinstance(default, bool):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError):
+        kind = type(default).__name__
+        raise ConfigError(f"Option {name!r} must be a {kind}, got {value!r}.") from None
+    return value
+
+

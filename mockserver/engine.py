@@ -1,0 +1,277 @@
+"""The generic request pipeline every provider operation goes through.
+
+    read body → parse → credential → scenario → validate → answer → headers → journal
+
+Nothing here knows a provider by name: the spec says where the key travels and what each
+answer looks like; the plug-in fills in what a spec cannot (ids, images, jobs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+import specs
+from mockserver import journal
+from mockserver.config import LEVELS, Level
+from mockserver.errors import AdminError, UnknownScenario
+from mockserver.problems import problem
+from mockserver.providers.base import Answer, Call, Provider, Rejected
+from mockserver.runtime import Runtime, iso
+from mockserver.scenarios import BEFORE_VALIDATION, BEHAVIOURS, HEADER, KEY_PREFIX, Selection, parse_prefer
+from mockserver.validation import Finding, RequestValidator, is_malformed
+
+log = logging.getLogger("headshot_mock")
+
+MAX_BODY = 32 * 1024 * 1024
+"""Largest request body read (uploads and data-URI images included); larger ones are refused."""
+LEVEL_HEADER = "x-mock-validation"
+VIOLATIONS_HEADER_LIMIT = 2000
+MISSING_KEY_ANSWERS = ("missing_key", "unauthorized")
+"""The example answering a request without a key: ``missing_key`` where a provider tells the
+two apart (agent.ai: 401 without a token, 403 with a wrong one), else ``unauthorized``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """An operation compiled for serving: its validator and where its credential travels."""
+
+    provider: Provider
+    op: specs.Operation
+    validator: RequestValidator
+    credential_required: bool
+    mount: str
+
+    @classmethod
+    def build(cls, provider: Provider, op: specs.Operation, mount: str) -> Bound:
+        spec = provider.spec
+        cred = spec.credential
+        if cred.location == "header":
+            security = op.definition.get("security", spec.document.get("security", []))
+            required = any(cred.name in requirement for requirement in security)
+        else:
+            body = spec.resolve(op.definition.get("requestBody", {}))
+            media = (body.get("content") or {}).get("application/json")
+            schema = spec.resolve(media["schema"]) if media else {}
+            required = cred.name in schema.get("required", ())
+        return cls(provider, op, RequestValidator(spec, op), required, mount)
+
+    def credential(self, headers: Mapping[str, str], body: Any) -> str | None:
+        cred = self.provider.spec.credential
+        if cred.location == "body":
+            value = body.get(cred.name) if isinstance(body, dict) else None
+            return value if isinstance(value, str) and value else None
+        scheme = self.provider.spec.document["components"]["securitySchemes"][cred.name]
+        if scheme.get("type") == "apiKey":
+            return headers.get(scheme["name"].lower()) or None
+        kind, _, token = headers.get("authorization", "").partition(" ")
+        return token.strip() or None if kind.lower() == scheme.get("scheme", "bearer").lower() else None
+
+
+class Engine:
+    def __init__(self, runtime: Runtime, providers: Mapping[str, Provider]) -> None:
+        self.runtime = runtime
+        self.providers = providers
+
+    async def handle(self, request: Request, bound: Bound) -> Response:
+        started = time.perf_counter()
+        try:
+            return await self._handle(request, bound, started)
+        except AdminError as exc:
+            return problem(exc.status, exc.title, exc.detail)
+        except Exception:  # the mock's own failure: say so, never a stack trace to the client
+            log.exception("headshot-mock failed on %s %s", request.method, request.url.path)
+            return problem(500, "headshot-mock internal error", "The mock itself failed; see its log.")
+
+    async def _handle(self, request: Request, bound: Bound, started: float) -> Response:
+        provider, op, config = bound.provider, bound.op, self.runtime.config
+        headers = request.headers
+        raw, too_big = await _read(request)
+        body, findings = bound.validator.parse_body(raw, headers.get("content-type", ""))
+        if too_big:
+            findings.append(Finding("body", "", f"is larger than {MAX_BODY} bytes", "lenient"))
+        findings += bound.validator.check_parameters(request.path_params, request.query_params, headers)
+        credential = bound.credential(headers, body)
+        level = _level(headers.get(LEVEL_HEADER), config.level)
+        selection = await self._select(request, bound, credential)
+        if not is_malformed(body) and not too_big:
+            findings += bound.validator.check_body(body)
+        missing_key = bound.credential_required and credential is None
+        if missing_key:
+            findings.append(Finding("security", provider.spec.credential.name, "no API key was sent", "lenient"))
+
+        book = provider.scenarios
+        scenario = selection.scenario
+        examples = book.examples(op.operation_id)
+        call = Call(
+            provider=provider.id,
+            operation_id=op.operation_id,
+            method=op.method,
+            body=body,
+            path_params=request.path_params,
+            query=request.query_params,
+            headers=headers,
+            credential=credential,
+            scenario=scenario,
+            example=book.example_for(op.operation_id, scenario),
+            examples=examples,
+            base_url=config.public_url or f"{request.url.scheme}://{headers.get('host', request.url.netloc)}",
+            mount=bound.mount,
+        )
+        rejected = [f for f in findings if f.rejected_at(level)]
+        auth_failure = next((examples[n] for n in MISSING_KEY_ANSWERS if n in examples), None)
+        if is_malformed(body) or too_big:
+            call.scenario = "invalid_request"
+            answer = provider.reject(call, rejected)
+        elif missing_key and auth_failure is not None:
+            call.scenario, call.example = auth_failure.name, auth_failure
+            answer = provider.example_answer(call)
+        elif scenario in BEFORE_VALIDATION and scenario in examples:
+            answer = provider.example_answer(call)
+        elif rejected:
+            call.scenario = "invalid_request"
+            answer = provider.reject(call, rejected)
+        else:
+            if scenario == "slow":
+                await asyncio.sleep(config.slow_seconds)
+            elif scenario == "timeout":
+                await asyncio.sleep(config.timeout_seconds)
+            try:
+                answer = await provider.answer(call)
+            except Rejected as exc:
+                findings += exc.findings
+                call.scenario = "invalid_request"
+                answer = provider.reject(call, exc.findings)
+        answer.headers.update(await provider.headers(call, answer))
+        return await self._respond(request, bound, call, selection, level, findings, answer, started)
+
+    async def _select(self, request: Request, bound: Bound, credential: str | None) -> Selection:
+        book = bound.provider.scenarios
+        op_id = bound.op.operation_id
+        where = f"provider {book.provider!r}"
+        named = request.headers.get(HEADER)
+        if named:
+            return Selection(_checked(book, named.strip(), where), "header")
+        prefer = request.headers.get("prefer")
+        if prefer:
+            wanted = parse_prefer(prefer)
+            if "example" in wanted:
+                return Selection(_checked(book, wanted["example"], where), "prefer")
+            if "code" in wanted:
+                code = wanted["code"]
+                name = book.by_status(op_id, int(code)) if code.isdigit() else None
+                if name is None:
+                    statuses = sorted({ex.status for ex in book.examples(op_id).values()})
+                    raise AdminError(
+                        400,
+                        "No example for the preferred status",
+                        f"{op_id} has no response example with status {code}; "
+                        f"it has {', '.join(map(str, statuses))}.",
+                    )
+                return Selection(name, "prefer")
+        if credential and credential.startswith(KEY_PREFIX):
+            name = credential[len(KEY_PREFIX) :]
+            if name in book.summaries:
+                return Selection(name, "key")
+        rule = await self.runtime.store.rule_take(book.provider, op_id)
+        if rule is not None:
+            return Selection(rule["scenario"], "rule")
+        return Selection(self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success", "default")
+
+    async def _respond(
+        self,
+        request: Request,
+        bound: Bound,
+        call: Call,
+        selection: Selection,
+        level: Level,
+        findings: list[Finding],
+        answer: Answer,
+        started: float,
+    ) -> Response:
+        if isinstance(answer.body, bytes | bytearray):
+            content: bytes = bytes(answer.body)
+        elif answer.body is None and answer.media_type is None:
+            content = b""
+        else:
+            content = json.dumps(answer.body, separators=(",", ":"), ensure_ascii=False).encode()
+        secret = (bound.provider.spec.credential.name,)
+        entry = {
+            "time": iso(await self.runtime.now()),
+            "provider": call.provider,
+            "operation": call.operation_id,
+            "method": request.method,
+            "path": request.url.path,
+            "query": str(request.url.query),
+            "scenario": call.scenario,
+            "scenario_source": selection.source,
+            "requested_scenario": selection.scenario,
+            "level": level,
+            "status": answer.status,
+            "findings": [f.as_dict() for f in findings],
+            "rejected": call.scenario == "invalid_request" and selection.scenario != "invalid_request",
+            "request": {
+                "headers": journal.redact_headers(request.headers),
+                "body": journal.summarise_body(call.body if not is_malformed(call.body) else None, secret),
+            },
+            "response": {"body": journal.summarise_body(answer.body, secret)},
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        seq = await self.runtime.store.journal_append(entry)
+        headers = {
+            **answer.headers,
+            "x-mock-scenario": call.scenario,
+            "x-mock-validation": f"{level}; violations={len(findings)}",
+            "x-mock-request-id": str(seq),
+        }
+        if findings:
+            headers["x-mock-violations"] = _header_text(" | ".join(str(f) for f in findings))
+        return Response(content, status_code=answer.status, headers=headers, media_type=answer.media_type)
+
+
+async def _read(request: Request) -> tuple[bytes, bool]:
+    """The body, up to :data:`MAX_BODY` bytes; the flag says it was cut."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return b"", True
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return b"", True
+        chunks.append(chunk)
+    return b"".join(chunks), False
+
+
+def _level(value: str | None, default: Level) -> Level:
+    if value is None:
+        return default
+    value = value.strip().lower()
+    if value not in LEVELS:
+        raise AdminError(400, "Unknown validation level", f"{LEVEL_HEADER} must be one of {', '.join(LEVELS)}, got {value!r}.")
+    return value  # type: ignore[return-value]
+
+
+def _checked(book: Any, name: str, where: str) -> str:
+    try:
+        return str(book.check(name, where=where))
+    except UnknownScenario as exc:
+        raise AdminError(400, "Unknown scenario", str(exc)) from None
+
+
+def _header_text(text: str) -> str:
+    """Header values are Latin-1 and bounded: escape the rest, cut the tail."""
+    text = text.encode("latin-1", "backslashreplace").decode("latin-1").replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= VIOLATIONS_HEADER_LIMIT else text[: VIOLATIONS_HEADER_LIMIT - 1] + "…"
+
+
+__all__ = ["BEHAVIOURS", "Bound", "Engine"]

@@ -1,0 +1,39 @@
+"""Errors raised by the mock server's Python API and CLI.
+
+    MockError                   base of everything this package raises
+    ├── ConfigError             a bad option, config file or environment variable (also a ValueError)
+    │   └── UnknownScenario     a scenario name the provider does not have
+    └── AdminError              a malformed admin-API call (answered as problem+json, never raised to clients)
+
+Every message names the offending value, the valid choices and, where one is close, a
+"did you mean …?".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from specs.errors import did_you_mean
+
+
+class MockError(Exception):
+    """Base class of the errors raised by :mod:`mockserver`."""
+
+
+class ConfigError(MockError, ValueError):
+    """A configuration value is wrong; the message says which and how to fix it."""
+
+
+class UnknownScenario(ConfigError):
+    def __init__(self, scenario: str, valid: Iterable[str], *, where: str) -> None:
+        self.scenario = scenario
+        self.valid = tuple(sorted(valid))
+        super().__init__(f"Unknown scenario {scenario!r} for {where}.{did_you_mean(scenario, self.valid)}")
+
+
+class AdminError(MockError):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        self.status = status
+        self.title = title
+        self.detail = detail
+        super().__init__(f"{title}: {detail}")

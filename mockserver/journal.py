@@ -1,0 +1,63 @@
+"""What the journal records of each request, with secrets and image payloads redacted.
+
+Entries are plain dicts (any store can keep them). Redaction happens when the entry is made,
+so neither memory nor a shared store ever holds a real API key or a megabyte of base64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mockserver.scenarios import KEY_PREFIX
+
+REDACTED = "***"
+LONG_STRING = 256
+"""Strings longer than this (base64 images, photos_json) are replaced by a note of their size."""
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "key", "cookie"})
+
+
+def redact_key(value: str | None) -> str | None:
+    """API keys are secrets, except the ``mock-<scenario>`` keys that only steer the mock."""
+    if value is None or value.startswith(KEY_PREFIX):
+        return value
+    return REDACTED
+
+
+def redact(value: Any, secret_fields: Iterable[str] = ()) -> Any:
+    """A copy of a JSON value with secret fields masked and long strings summarised."""
+    secrets = frozenset(secret_fields)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: (redact_key(v) if k in secrets and isinstance(v, str) else walk(v)) for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, str) and len(node) > LONG_STRING:
+            kind = "image" if node.startswith("data:image/") else "text"
+            return f"<{kind}: {len(node)} chars redacted>"
+        return node
+
+    return walk(value)
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for name, value in headers.items():
+        if name.lower() in SECRET_HEADERS:
+            scheme, _, token = value.partition(" ")
+            value = f"{scheme} {redact_key(token)}" if token else (redact_key(value) or "")
+        out[name.lower()] = value
+    return out
+
+
+def summarise_body(body: Any, secret_fields: Iterable[str] = ()) -> Any:
+    if isinstance(body, bytes | bytearray):
+        return f"<{len(body)} bytes>"
+    return redact(body, secret_fields)
+
+
+def matches(entry: Mapping[str, Any], filters: Mapping[str, str | None]) -> bool:
+    return all(v is None or str(entry.get(k)) == v for k, v in filters.items())

@@ -1,0 +1,22 @@
+"""Provider plug-ins: ``mockserver/providers/<provider id>.py`` defines a :class:`Provider`
+subclass named ``Plugin``. A provider without a module is served by the base plug-in, from its
+spec's examples alone."""
+
+from __future__ import annotations
+
+import importlib
+
+from mockserver.providers.base import Answer, Call, Provider
+
+__all__ = ["Answer", "Call", "Provider", "plugin_for"]
+
+
+def plugin_for(provider: str) -> type[Provider]:
+    try:
+        module = importlib.import_module(f"{__name__}.{provider}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{provider}":
+            raise
+        return type(f"{provider.title()}Plugin", (Provider,), {"id": provider})
+    plugin: type[Provider] = module.Plugin
+    return plugin

@@ -1,0 +1,122 @@
+"""The plug-in interface: what a provider's spec cannot say.
+
+A plug-in answers an operation by defining ``on_<operationId>(call)``; operations without a
+handler answer the spec's example for the chosen scenario. Plug-ins keep no state: they read
+and write through ``self.runtime`` (clock, ids, files, store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import specs
+from mockserver.runtime import Runtime
+from mockserver.scenarios import Example, ScenarioBook
+from mockserver.validation import Finding
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    body: Any = None
+    """A JSON value, or ``bytes`` sent as they are."""
+    media_type: str | None = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Call:
+    """One request to a provider operation, as the plug-in sees it."""
+
+    provider: str
+    operation_id: str
+    method: str
+    body: Any
+    """Parsed JSON (or raw bytes for binary operations); None when there was none."""
+    path_params: Mapping[str, str]
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    credential: str | None
+    scenario: str
+    example: Example | None
+    """The spec example the scenario selects for this operation (``success`` where it does not apply)."""
+    examples: Mapping[str, Example]
+    base_url: str
+    """Scheme and host links are built on (``http://127.0.0.1:4010``)."""
+    mount: str
+    """Where the provider is mounted (``/modelslab``, or empty at the root)."""
+
+    def url(self, path: str) -> str:
+        """An absolute URL on this mock for a path under the server root."""
+        return f"{self.base_url}{path}"
+
+
+
+Handler = Callable[[Call], Awaitable[Answer]]
+
+
+class Rejected(Exception):
+    """Raised by a handler for a request its spec's schema cannot refuse (a malformed
+    ``photos_json`` string); the engine answers with the provider's rejection envelope."""
+
+    def __init__(self, *findings: Finding) -> None:
+        super().__init__("; ".join(map(str, findings)))
+        self.findings = list(findings)
+
+
+class Provider:
+    """Base plug-in: example answers, the provider's rejection envelope, no extra headers."""
+
+    id: ClassVar[str] = ""
+    lifecycles: ClassVar[Mapping[str, str]] = {}
+    """Scenario names the plug-in implements beyond the spec's examples, with summaries."""
+
+    def __init__(self, spec: specs.ProviderSpec, runtime: Runtime) -> None:
+        self.spec = spec
+        self.runtime = runtime
+        self.scenarios = ScenarioBook(spec, self.lifecycles)
+
+    def operation_url(self, call: Call, operation_id: str, **params: str) -> str:
+        """The absolute URL of one of this provider's operations on this mock."""
+        op = self.spec.operation(operation_id)
+        path = op.path
+        for name, value in params.items():
+            path = path.replace(f"{{{name}}}", value)
+        return call.url(f"{call.mount}{op.base_path}{path}")
+
+    def handler(self, operation_id: str) -> Handler | None:
+        found: Handler | None = getattr(self, f"on_{operation_id}", None)
+        return found
+
+    async def answer(self, call: Call) -> Answer:
+        handler = self.handler(call.operation_id)
+        if handler is not None:
+            return await handler(call)
+        return self.example_answer(call)
+
+    def example_answer(self, call: Call, name: str | None = None) -> Answer:
+        example = call.examples.get(name) if name else call.example
+        if example is None:
+            raise LookupError(f"{self.id}.{call.operation_id} has no example {name or call.scenario!r}")
+        return Answer(example.status, example.body(), example.media_type, dict(example.headers))
+
+    def reject(self, call: Call, findings: list[Finding]) -> Answer:
+        """The provider's own answer to a request it refuses, naming the offending fields."""
+        answer = self.example_answer(call, "invalid_request")
+        answer.body = self.with_message(answer.body, "; ".join(str(f) for f in findings))
+        return answer
+
+    def with_message(self, body: Any, message: str) -> Any:
+        """Put ``message`` where the provider's error envelope carries its text."""
+        if isinstance(body, dict):
+            for key in ("message", "error", "detail"):
+                if isinstance(body.get(key), str):
+                    body[key] = message
+                    return body
+        return body
+
+    async def headers(self, call: Call, answer: Answer) -> dict[str, str]:
+        """Headers the provider adds to every answer (agent.ai's rate-limit headers)."""
+        return {}

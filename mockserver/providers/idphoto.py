@@ -1,0 +1,53 @@
+"""idphoto.ai generate-portrait: synchronous, data-URI images in and out, and a seed that makes
+a style repeatable: the same prompt and seed give the same bytes, whoever is in the photo."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any, ClassVar
+
+from mockserver import images
+from mockserver.providers.base import Answer, Call, Provider, Rejected
+from mockserver.validation import Finding
+
+_DATA_URI = re.compile(r"^data:image/[a-z0-9.+-]+;base64,(?P<data>.*)$", re.DOTALL)
+# No timing is published (C20); PuLID-class generation takes seconds per image.
+BASE_SECONDS = 4.0
+SECONDS_PER_IMAGE = 3.0
+
+
+class Plugin(Provider):
+    id: ClassVar[str] = "idphoto"
+
+    async def on_generatePortrait(self, call: Call) -> Answer:
+        if call.example is None or call.example.name != "success":
+            return self.example_answer(call)
+        body: dict[str, Any] = call.body
+        for i, item in enumerate(body.get("inputImages") or ()):
+            _check_data_uri(item, f"inputImages[{i}]")
+        samples = int(body.get("sampleNumber", 1))
+        width = int(body.get("outputImageWidth", 768))
+        height = int(body.get("outputImageHeight", 1024))
+        seed = int(body.get("seed", -1))
+        if seed <= 0:  # -1 (the default) means random: random from the server seed, so runs repeat
+            seed = images.seed_from(self.runtime.config.seed, "idphoto", await self.runtime.number(self.id, "random"))
+        await self.runtime.sleep(BASE_SECONDS + SECONDS_PER_IMAGE * samples)
+        prompt = str(body.get("prompt", ""))
+        style = images.seed_from("idphoto", prompt, seed)
+        answer = self.example_answer(call)
+        answer.body["outputImages"] = [
+            images.data_uri(images.Recipe(style, i, width, height, "jpeg")) for i in range(samples)
+        ]
+        return answer
+
+
+def _check_data_uri(value: Any, field: str) -> None:
+    match = _DATA_URI.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise Rejected(Finding("body", field, "must be a data URI: data:image/<type>;base64,<data>", "lenient"))
+    try:
+        base64.b64decode(match["data"], validate=True)
+    except (binascii.Error, ValueError):
+        raise Rejected(Finding("body", field, "holds data that is not valid base64", "lenient")) from None

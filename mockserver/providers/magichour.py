@@ -1,0 +1,160 @@
+"""Magic Hour: upload → create → poll → download, one project job per headshot, credits
+charged at creation and refunded on error."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from mockserver import images, jobs
+from mockserver.jobs import Phase
+from mockserver.providers.base import Answer, Call, Provider, Rejected
+from mockserver.runtime import iso
+from mockserver.validation import Finding
+
+CREDITS = 50
+"""Credits per headshot (H9, H1; C23)."""
+UPLOAD_TTL = 3600.0
+DOWNLOAD_TTL = 24 * 3600.0
+"""Download URLs expire after 24 hours (H14)."""
+PHASES = (Phase("queued", 2.0), Phase("rendering", 12.0))
+"""Median end to end is 14 s (H9)."""
+LONG_SIDE = 1344
+"""Headshots are capped at 1344 px on the long side (H9)."""
+EXTENSIONS = {
+    "image": {"png", "jpg", "jpeg", "jfif", "heic", "heif", "webp", "avif", "jp2", "tiff", "tif", "bmp"},
+    "video": {"mp4", "m4v", "mov", "webm"},
+    "audio": {"mp3", "wav", "aac", "flac", "webm", "weba", "m4a", "opus", "ogg", "oga", "aiff", "amr"},
+}
+# scenario -> (final state, error object or None, stepwise)
+LIFECYCLES: dict[str, tuple[str | None, dict[str, str] | None, bool]] = {
+    "success": ("complete", None, False),
+    "processing": ("complete", None, True),
+    "no_face": ("error", {"code": "no_source_face", "message": "Please use an image with a detectable face"}, True),
+    "error": ("error", {"code": "unknown_error", "message": "Something went wrong while rendering the headshot"}, True),
+    "canceled": ("canceled", None, True),
+    "stuck": (None, None, True),
+}
+STATE_EXAMPLE = {"queued": "queued", "rendering": "processing", "complete": "success", "error": "no_face", "canceled": "canceled"}
+
+
+class Plugin(Provider):
+    id: ClassVar[str] = "magichour"
+    lifecycles: ClassVar[dict[str, str]] = {
+        "error": "the project ends with status error (error object unknown_error), credits refunded",
+        "stuck": "the project stays queued/rendering forever",
+    }
+
+    async def on_createUploadUrls(self, call: Call) -> Answer:
+        if call.example is None or call.example.name != "success":
+            return self.example_answer(call)
+        now = await self.runtime.now()
+        items = []
+        for i, item in enumerate(call.body["items"]):
+            if item["extension"] not in EXTENSIONS[item["type"]]:
+                answer = self.example_answer(call, "unprocessable")
+                return answer
+            asset = f"cm{self.runtime.token('asset', await self.runtime.number(self.id, 'asset'), length=23)}"
+            path = f"api-assets/{asset}/{i}.{item['extension']}"
+            url = self.operation_url(call, "uploadAsset", asset_id=asset, filename=f"{i}.{item['extension']}")
+            items.append(
+                {
+                    "upload_url": f"{url}?auth-value={self._signature(path)}",
+                    "expires_at": iso(now + UPLOAD_TTL),
+                    "file_path": path,
+                }
+            )
+        answer = self.example_answer(call)
+        answer.body["items"] = items
+        return answer
+
+    async def on_uploadAsset(self, call: Call) -> Answer:
+        path = f"api-assets/{call.path_params['asset_id']}/{call.path_params['filename']}"
+        if call.query.get("auth-value") != self._signature(path):
+            return self.example_answer(call, "forbidden")
+        data = call.body if isinstance(call.body, bytes) else b""
+        await self.runtime.store.upload_put(path, data, {"size": len(data)})
+        return self.example_answer(call, "success")
+
+    async def on_createAiHeadshot(self, call: Call) -> Answer:
+        scenario = call.scenario
+        if scenario not in LIFECYCLES and (call.example is None or call.example.name != "success"):
+            return self.example_answer(call)
+        source = call.body["assets"]["image_file_path"]
+        if not source.startswith(("http://", "https://")):
+            if not source.startswith("api-assets/") or await self.runtime.store.upload_get(source) is None:
+                raise Rejected(
+                    Finding(
+                        "body",
+                        "assets.image_file_path",
+                        f"{source!r} is neither an http(s) URL nor the file_path of a completed upload",
+                        "lenient",
+                    )
+                )
+        final, error, stepwise = LIFECYCLES.get(scenario, LIFECYCLES["success"])
+        n = await self.runtime.number(self.id, "project")
+        project_id = f"cm{self.runtime.token('project', n, length=23)}"
+        now = await self.runtime.now()
+        job = jobs.new_job(
+            job_id=project_id,
+            provider=self.id,
+            operation=call.operation_id,
+            scenario=scenario,
+            phases=list(PHASES),
+            final=final,
+            created_at=now,
+            data={"name": call.body.get("name") or f"Ai Headshot - {iso(now)}", "error": error, "n": n},
+            stepwise=stepwise,
+        )
+        await self.runtime.store.job_put(self.id, project_id, job)
+        answer = self.example_answer(call, "success")
+        answer.body.update(id=project_id, credits_charged=CREDITS, frame_cost=CREDITS)
+        return answer
+
+    async def on_getImageProject(self, call: Call) -> Answer:
+        if call.example is not None and call.example.name not in STATE_EXAMPLE.values():
+            return self.example_answer(call)
+        job = await jobs.poll(self.runtime, self.id, call.path_params["id"])
+        if job is None:
+            return self.example_answer(call, "not_found")
+        return await self._project(call, job)
+
+    async def on_deleteImageProject(self, call: Call) -> Answer:
+        if call.example is not None and call.example.name != "success":
+            return self.example_answer(call)
+        job = await self.runtime.store.job_get(self.id, call.path_params["id"])
+        if job is None:
+            return self.example_answer(call, "not_found")
+        job["deleted"] = True
+        await self.runtime.store.job_put(self.id, job["id"], job)
+        return self.example_answer(call, "success")
+
+    async def _project(self, call: Call, job: dict[str, Any]) -> Answer:
+        state = job["state"]
+        answer = self.example_answer(call, STATE_EXAMPLE[state])
+        charged = 0 if state in ("error", "canceled") else CREDITS
+        downloads = []
+        if state == "complete" and not job.get("deleted"):
+            expires = (job["finished_at"] or await self.runtime.now()) + DOWNLOAD_TTL
+            recipe = images.Recipe(
+                images.seed_from(self.runtime.config.seed, self.id, job["data"]["n"]), 0, LONG_SIDE * 3 // 4, LONG_SIDE, "png"
+            )
+            path = await self.runtime.publish(
+                recipe, name=f"{job['id']}-0.png", provider=self.id, expires_in=DOWNLOAD_TTL, job=job["id"]
+            )
+            downloads.append({"url": call.url(path), "expires_at": iso(expires)})
+        answer.body.update(
+            id=job["id"],
+            name=job["data"]["name"],
+            status=state,
+            image_count=len(downloads),
+            created_at=iso(job["created_at"]),
+            enabled=not job.get("deleted", False),
+            credits_charged=charged,
+            total_frame_cost=charged,
+            downloads=downloads,
+            error=job["data"]["error"] if state == "error" else None,
+        )
+        return answer
+
+    def _signature(self, path: str) -> str:
+        return self.runtime.token("upload", path, length=16)

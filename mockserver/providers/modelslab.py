@@ -1,0 +1,153 @@
+"""ModelsLab: generations that answer at once or as ``processing`` jobs, fetched by id from the
+fetch endpoint of their own family (v6, enterprise image editing, enterprise flux)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from mockserver import images, jobs
+from mockserver.jobs import Phase
+from mockserver.providers.base import Answer, Call, Provider
+
+# Which fetch operation serves the jobs of each generation operation (its `fetch_result`).
+FETCH_OF = {
+    "headShot": "fetchResult",
+    "fluxHeadshot": "fetchResult",
+    "enterpriseHeadShot": "enterpriseFetchResult",
+    "enterpriseFluxHeadshot": "enterpriseFetchResult",
+    "enterpriseFluxHeadshotMakeGen": "enterpriseFluxFetchResult",
+}
+DEFAULT_SIDE = {"headShot": 512, "enterpriseHeadShot": 512}
+"""Without width/height the face image's size is used; the mock takes 512 (head_shot) or 1024."""
+GENERATION_SECONDS = 4.7
+QUEUE_SECONDS = 10.0
+EXPIRES_IN = 24 * 3600.0
+"""Output links stop working after 24 hours (M1, M4)."""
+FIRST_ID = 12_200_000
+
+
+class Plugin(Provider):
+    id: ClassVar[str] = "modelslab"
+    lifecycles: ClassVar[dict[str, str]] = {
+        "stuck": "the job answers processing to every fetch and never completes",
+    }
+
+    async def _generate(self, call: Call) -> Answer:
+        scenario = call.scenario
+        job_like = scenario in ("processing", "failed", "stuck")
+        if not job_like and (call.example is None or call.example.name != "success"):
+            return self.example_answer(call)
+        body: dict[str, Any] = call.body
+        n = await self.runtime.number(self.id, "generation")
+        job_id = str(FIRST_ID + n)
+        default = DEFAULT_SIDE.get(call.operation_id, 1024)
+        width, height = _int(body.get("width"), default), _int(body.get("height"), default)
+        samples = max(1, _int(body.get("samples"), 1))
+        if samples > 1 and (width, height) == (512, 768):
+            samples = 1  # documented quirk: at 512x768 only one image, whatever samples says
+        fetch_op = self.spec.operation(FETCH_OF[call.operation_id])
+        links = []
+        for i in range(samples):
+            seed = _int(body.get("seed"), 0) or images.seed_from(self.runtime.config.seed, self.id, n)
+            recipe = images.Recipe(images.seed_from(seed, body.get("prompt")), i, width, height, "png")
+            path = await self.runtime.publish(
+                recipe,
+                name=f"{self.runtime.token('gen', n, length=32)}-{i}.png",
+                provider=self.id,
+                expires_in=EXPIRES_IN,
+                job=job_id,
+            )
+            links.append(call.url(path))
+        final = {"processing": "success", "failed": "failed", "stuck": None}.get(scenario, "success")
+        phases = [Phase("processing", QUEUE_SECONDS)] if job_like else []
+        job = jobs.new_job(
+            job_id=job_id,
+            provider=self.id,
+            operation=call.operation_id,
+            scenario=scenario,
+            phases=phases,
+            final=final,
+            created_at=await self.runtime.now(),
+            data={"fetch": fetch_op.operation_id, "output": links, "track_id": body.get("track_id")},
+            stepwise=True,
+        )
+        await self.runtime.store.job_put(self.id, job_id, job)
+        meta = _meta(body, width, height, samples)
+        if job_like:
+            answer = self.example_answer(call, "processing")
+            answer.body.update(
+                id=int(job_id),
+                fetch_result=self.operation_url(call, fetch_op.operation_id, id=job_id),
+                future_links=links,
+                eta=int(QUEUE_SECONDS),
+                meta={**answer.body.get("meta", {}), **meta},
+            )
+            return answer
+        await self.runtime.sleep(GENERATION_SECONDS)
+        answer = self.example_answer(call, "success")
+        answer.body.update(
+            id=int(job_id),
+            output=links,
+            proxy_links=links,
+            generationTime=GENERATION_SECONDS,
+            meta={**answer.body.get("meta", {}), **meta},
+        )
+        return answer
+
+    async def _fetch(self, call: Call) -> Answer:
+        if call.example is not None and call.example.name not in ("success", "processing"):
+            return self.example_answer(call)
+        job_id = call.path_params["id"]
+        job = await self.runtime.store.job_get(self.id, job_id)
+        if job is None or job["data"]["fetch"] != call.operation_id:
+            return self.example_answer(call, "not_found")
+        job = await jobs.poll(self.runtime, self.id, job_id)
+        assert job is not None
+        state = job["state"]
+        answer = self.example_answer(call, state if state in call.examples else "processing")
+        if state == "success":
+            answer.body.update(id=int(job_id), output=job["data"]["output"])
+        elif state == "failed":
+            answer.body["id"] = int(job_id)
+        return answer
+
+    on_headShot = _generate
+    on_fluxHeadshot = _generate
+    on_enterpriseHeadShot = _generate
+    on_enterpriseFluxHeadshot = _generate
+    on_enterpriseFluxHeadshotMakeGen = _generate
+    on_fetchResult = _fetch
+    on_enterpriseFetchResult = _fetch
+    on_enterpriseFluxFetchResult = _fetch
+
+
+def _int(value: Any, default: int) -> int:
+    """Numbers arrive as numbers or numeric strings (C7); the lenient schema vouched for them."""
+    if value is None or value == "":
+        return default
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _meta(body: dict[str, Any], width: int, height: int, samples: int) -> dict[str, Any]:
+    """The ``meta`` echo, with ModelsLab's yes/no strings for booleans."""
+
+    def yes_no(value: Any) -> str:
+        return "yes" if str(value).lower() in ("true", "1", "yes") else "no"
+
+    meta: dict[str, Any] = {
+        "prompt": body.get("prompt", ""),
+        "negative_prompt": body.get("negative_prompt") or "",
+        "face_image": body.get("face_image", ""),
+        "width": width,
+        "height": height,
+        "samples": samples,
+        "base64": yes_no(body.get("base64", False)),
+        "safety_checker": yes_no(body.get("safety_checker", False)),
+    }
+    for key in ("guidance_scale", "num_inference_steps", "seed", "safety_checker_type"):
+        if body.get(key) is not None:
+            meta[key] = body[key]
+    return meta

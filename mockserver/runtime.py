@@ -1,0 +1,77 @@
+"""The services plug-ins use: the clock, deterministic ids, and files the mock serves.
+
+Nothing here keeps state of its own; it all goes through the :class:`~mockserver.store.Store`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from mockserver.config import MockConfig
+from mockserver.images import Recipe
+from mockserver.store import Store
+
+FILES_PATH = "/__mock/files"
+
+
+class Runtime:
+    def __init__(self, config: MockConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+
+    # clock ----------------------------------------------------------------------------------
+    async def now(self) -> float:
+        """Unix time on the mock clock: real time plus however far tests advanced it."""
+        return time.time() + await self.store.clock_offset()
+
+    async def sleep(self, realistic_seconds: float) -> None:
+        """Wait a provider-realistic duration, scaled by ``time_scale`` (0 = not at all)."""
+        delay = realistic_seconds * self.config.time_scale
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    # ids ------------------------------------------------------------------------------------
+    async def number(self, provider: str, name: str) -> int:
+        """1, 2, 3, … per provider and name."""
+        return await self.store.next_number(f"{provider}:{name}")
+
+    def token(self, *parts: object, length: int = 24) -> str:
+        """A stable hex token from the server seed and ``parts`` (same seed, same tokens)."""
+        data = repr((self.config.seed, *parts)).encode()
+        return hashlib.blake2b(data, digest_size=16).hexdigest()[:length]
+
+    # files ----------------------------------------------------------------------------------
+    async def publish(
+        self,
+        recipe: Recipe,
+        *,
+        name: str,
+        provider: str,
+        expires_in: float | None,
+        job: str | None = None,
+    ) -> str:
+        """Register a generated image; returns the path (under the server root) that serves it.
+
+        ``expires_in`` seconds on the mock clock (None = never); ``job`` makes the file answer
+        404 until that job of ``provider`` has finished.
+        """
+        token = self.token("file", provider, recipe.seed, recipe.index, recipe.width, recipe.height, name)
+        now = await self.now()
+        descriptor: dict[str, Any] = {
+            "recipe": recipe.as_dict(),
+            "provider": provider,
+            "name": name,
+            "expires_at": None if expires_in is None else now + expires_in,
+            "job": job,
+        }
+        await self.store.file_put(token, descriptor)
+        return f"{FILES_PATH}/{token}/{name}"
+
+
+def iso(ts: float) -> str:
+    """RFC 3339 UTC with milliseconds, as the providers print times."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,49 @@
+"""Errors raised by the spec loader.
+
+    SpecError                 base of everything this package raises
+    ├── UnknownProvider       a provider id that is not bundled (also a LookupError)
+    ├── UnknownOperation      an operationId the provider's spec does not have (also a LookupError)
+    └── InvalidSpec           a bundled document that breaks specs/CONVENTIONS.md
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SpecError(Exception):
+    """Base class of the errors raised by :mod:`specs`."""
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """A message tail listing the valid choices, with the closest one first when there is one."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(value, choices, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"{hint} Valid values: {', '.join(choices)}."
+
+
+class UnknownProvider(SpecError, LookupError):
+    def __init__(self, provider: str, known: Iterable[str]) -> None:
+        self.provider = provider
+        super().__init__(f"Unknown provider {provider!r}.{did_you_mean(provider, known)}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnknownOperation(SpecError, LookupError):
+    def __init__(self, provider: str, operation: str, known: Iterable[str]) -> None:
+        self.provider = provider
+        self.operation = operation
+        super().__init__(
+            f"Provider {provider!r} has no operation {operation!r}.{did_you_mean(operation, known)}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidSpec(SpecError):
+    """A bundled document does not follow specs/CONVENTIONS.md."""

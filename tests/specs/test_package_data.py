@@ -1,0 +1,45 @@
+"""`pip install .` (not an editable install) carries the spec files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROVIDERS, ROOT
+
+
+@pytest.mark.slow
+def test_a_wheel_install_loads_every_spec(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
+        check=True,
+        timeout=300,
+    )
+    env_dir = tmp_path / "venv"
+    # System site-packages provide the dependencies; the package itself comes from the wheel,
+    # installed into the fresh environment, whose site-packages come first on sys.path.
+    venv.create(env_dir, with_pip=True, system_site_packages=True)
+    python = env_dir / "bin" / "python"
+    (wheel,) = wheels.glob("headshot_mock-*.whl")
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, timeout=300
+    )
+    script = (
+        "import specs, sys\n"
+        "assert str(specs.__file__).startswith(sys.prefix), specs.__file__\n"
+        "for p in specs.providers():\n"
+        "    s = specs.load(p); s.openapi\n"
+        "    print(p, len(s.operations))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [str(python), "-c", script], cwd=tmp_path, env=env, check=True, capture_output=True,
+        text=True, timeout=120,
+    )
+    assert [line.split()[0] for line in out.stdout.splitlines()] == list(PROVIDERS)
