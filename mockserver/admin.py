@@ -53,7 +53,9 @@ def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
 
     def provider_of(name: str | None) -> str | None:
         if name is not None and name not in engine.providers:
-            raise AdminError(404, "Unknown provider", f"{name!r} is not served here.{did_you_mean(name, engine.providers)}")
+            raise AdminError(
+                404, "Unknown provider", f"{name!r} is not served here.{did_you_mean(name, engine.providers)}"
+            )
         return name
 
     async def health(request: Request) -> Response:
@@ -101,7 +103,11 @@ def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
         data = await _json(request)
         unknown = set(data) - {"provider", "operation", "scenario", "times"}
         if unknown:
-            raise AdminError(400, "Unknown rule field", f"{sorted(unknown)}; a rule has provider, operation, scenario, times.")
+            raise AdminError(
+                400,
+                "Unknown rule field",
+                f"{sorted(unknown)}; a rule has provider, operation, scenario, times.",
+            )
         pid = provider_of(_required(data, "provider"))
         assert pid is not None
         book = engine.providers[pid].scenarios
@@ -118,8 +124,12 @@ def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
             raise AdminError(400, "Unknown scenario", str(exc)) from None
         times = data.get("times", 1)
         if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
-            raise AdminError(400, "Bad rule", f"times must be a whole number >= 1 or null (forever), got {times!r}.")
-        rule = await store.rule_add({"provider": pid, "operation": operation, "scenario": scenario, "remaining": times})
+            raise AdminError(
+                400, "Bad rule", f"times must be a whole number >= 1 or null (forever), got {times!r}."
+            )
+        rule = await store.rule_add(
+            {"provider": pid, "operation": operation, "scenario": scenario, "remaining": times}
+        )
         return JSONResponse(rule, status_code=201)
 
     async def clear_rules(request: Request) -> Response:
@@ -136,7 +146,11 @@ def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
         data = await _json(request, optional=True)
         job = await jobs.finish(runtime, pid, request.path_params["job_id"], data.get("state"))
         if job is None:
-            raise AdminError(404, "Unknown job", f"{pid} has no job {request.path_params['job_id']!r}; GET {PREFIX}/jobs lists them.")
+            raise AdminError(
+                404,
+                "Unknown job",
+                f"{pid} has no job {request.path_params['job_id']!r}; GET {PREFIX}/jobs lists them.",
+            )
         return JSONResponse(job)
 
     async def clock(request: Request) -> Response:
@@ -144,10 +158,16 @@ def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
             data = await _json(request)
             seconds = data.get("advance")
             if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-                raise AdminError(400, "Bad clock call", f"advance must be a number of seconds >= 0, got {seconds!r}.")
+                raise AdminError(
+                    400, "Bad clock call", f"advance must be a number of seconds >= 0, got {seconds!r}."
+                )
             await store.clock_advance(float(seconds))
         return JSONResponse(
-            {"now": await runtime.now(), "offset": await store.clock_offset(), "time_scale": runtime.config.time_scale}
+            {
+                "now": await runtime.now(),
+                "offset": await store.clock_offset(),
+                "time_scale": runtime.config.time_scale,
+            }
         )
 
     async def reset(request: Request) -> Response:
@@ -187,12 +207,21 @@ def _merge(table: list[tuple[str, Endpoint, list[str]]], wrap: Callable[[Endpoin
             fn = handlers.get(request.method)
             if fn is None:
                 allowed = ", ".join(sorted(handlers))
-                return problem(405, "Method not allowed", f"{PREFIX}{path} answers {allowed}, not {request.method}.")
+                return problem(
+                    405, "Method not allowed", f"{PREFIX}{path} answers {allowed}, not {request.method}."
+                )
             return await fn(request)
 
         return endpoint
 
-    return [Route(PREFIX + path, endpoint_for(path, h), methods=sorted({*h, "PUT", "PATCH", "DELETE", "POST", "GET"})) for path, h in by_path.items()]
+    return [
+        Route(
+            PREFIX + path,
+            endpoint_for(path, h),
+            methods=sorted({*h, "PUT", "PATCH", "DELETE", "POST", "GET"}),
+        )
+        for path, h in by_path.items()
+    ]
 
 
 async def _json(request: Request, *, optional: bool = False) -> dict[str, Any]:

@@ -36,12 +36,14 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     config = config.replace(**options) if config is not None else MockConfig.load(overrides=options)
     store = store if store is not None else MemoryStore(journal_limit=config.journal_limit)
     runtime = Runtime(config, store)
-    providers: dict[str, Provider] = {
-        pid: plugin_for(pid)(specs.load(pid), runtime) for pid in config.served
-    }
+    providers: dict[str, Provider] = {pid: plugin_for(pid)(specs.load(pid), runtime) for pid in config.served}
     engine = Engine(runtime, providers)
     mounts = {pid: "" if config.root_provider else f"/{pid}" for pid in providers}
-    routes: list[BaseRoute] = [*_provider_routes(engine, mounts), *files.routes(runtime), *admin.routes(engine, mounts)]
+    routes: list[BaseRoute] = [
+        *_provider_routes(engine, mounts),
+        *files.routes(runtime),
+        *admin.routes(engine, mounts),
+    ]
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _not_found(routes)},
@@ -66,8 +68,13 @@ def _provider_routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
     by_path: dict[str, dict[str, Bound]] = defaultdict(dict)
     for pid, provider in engine.providers.items():
         for op in provider.spec.operations:
-            by_path[f"{mounts[pid]}{op.base_path}{op.path}"][op.method] = Bound.build(provider, op, mounts[pid])
-    return [Route(path, _dispatch(engine, path, methods), methods=list(methods)) for path, methods in by_path.items()]
+            by_path[f"{mounts[pid]}{op.base_path}{op.path}"][op.method] = Bound.build(
+                provider, op, mounts[pid]
+            )
+    return [
+        Route(path, _dispatch(engine, path, methods), methods=list(methods))
+        for path, methods in by_path.items()
+    ]
 
 
 def _dispatch(engine: Engine, path: str, methods: Mapping[str, Bound]) -> Any:
@@ -90,7 +97,9 @@ def _not_found(routes: list[BaseRoute]) -> Any:
             return problem(405, "Method not allowed", f"{request.url.path} does not answer {request.method}.")
         close = difflib.get_close_matches(request.url.path, paths, n=1, cutoff=0.6)
         hint = f" Did you mean {close[0]}?" if close else " GET /__mock/providers lists every base URL."
-        return problem(404, "No such route on this mock", f"Nothing serves {request.method} {request.url.path}.{hint}")
+        return problem(
+            404, "No such route on this mock", f"Nothing serves {request.method} {request.url.path}.{hint}"
+        )
 
     return handler
 

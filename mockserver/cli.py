@@ -1,8 +1,8 @@
 """``headshot-mock``: a thin layer that turns flags into a :class:`MockConfig` and calls one function.
 
-    headshot-mock serve [--provider ID] [--port 4010] [--scenario NAME] [--level lenient] ...
-    headshot-mock scenarios [--provider ID]
-    headshot-mock providers
+headshot-mock serve [--provider ID] [--port 4010] [--scenario NAME] [--level lenient] ...
+headshot-mock scenarios [--provider ID]
+headshot-mock providers
 """
 
 from __future__ import annotations
@@ -42,14 +42,18 @@ def _parser() -> _Parser:
     serve = commands.add_parser("serve", help="serve the mock providers over HTTP")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default 4010)")
-    serve.add_argument("--provider", dest="root_provider", metavar="ID", help="serve one provider at the root")
+    serve.add_argument(
+        "--provider", dest="root_provider", metavar="ID", help="serve one provider at the root"
+    )
     serve.add_argument("--providers", metavar="ID,ID", help="serve only these providers, each under /<id>")
     serve.add_argument("--level", choices=LEVELS, help="validation level (default lenient)")
     serve.add_argument("--scenario", metavar="NAME", help="default scenario (default success)")
     serve.add_argument("--seed", type=int, help="seed for ids, images and timings (default 0)")
     serve.add_argument("--time-scale", type=float, help="multiply provider-realistic durations (0 = instant)")
     serve.add_argument("--slow-seconds", type=float, help="latency the `slow` scenario adds (default 2)")
-    serve.add_argument("--timeout-seconds", type=float, help="how long `timeout` holds a request (default 120)")
+    serve.add_argument(
+        "--timeout-seconds", type=float, help="how long `timeout` holds a request (default 120)"
+    )
     serve.add_argument("--journal-limit", type=int, help="journal entries kept (default 1000)")
     serve.add_argument("--public-url", metavar="URL", help="base URL for links the mock hands out")
     serve.add_argument("--config", metavar="FILE", help="YAML/JSON config file (also $HEADSHOT_MOCK_CONFIG)")
@@ -78,8 +82,17 @@ def config_from(args: argparse.Namespace) -> MockConfig:
     overrides: dict[str, Any] = {
         name: getattr(args, name)
         for name in (
-            "host", "port", "root_provider", "level", "scenario", "seed", "time_scale",
-            "slow_seconds", "timeout_seconds", "journal_limit", "public_url",
+            "host",
+            "port",
+            "root_provider",
+            "level",
+            "scenario",
+            "seed",
+            "time_scale",
+            "slow_seconds",
+            "timeout_seconds",
+            "journal_limit",
+            "public_url",
         )
     }
     overrides["providers"] = args.providers
@@ -103,11 +116,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = config_from(args)
     app = create_app(config=config)
-    print(f"{PROG} serving on http://{config.host}:{config.port} "
-          f"(level {config.level}, scenario {config.scenario}, seed {config.seed}, time scale {config.time_scale})")
+    print(
+        f"{PROG} serving on http://{config.host}:{config.port} "
+        f"(level {config.level}, scenario {config.scenario}, seed {config.seed}, "
+        f"time scale {config.time_scale})"
+    )
     for provider, url in base_urls(config).items():
         print(f"  {provider:<10} {url}")
-    print(f"  {'admin':<10} http://{config.host}:{config.port}/__mock/  (journal, rules, jobs, clock, reset)", flush=True)
+    print(
+        f"  {'admin':<10} http://{config.host}:{config.port}/__mock/  (journal, rules, jobs, clock, reset)",
+        flush=True,
+    )
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
     return 0
 
@@ -122,7 +141,7 @@ def _scenarios(provider: str | None) -> int:
         print(f"{pid}:")
         for name, summary in book.summaries.items():
             ops = book.operations_with(name)
-            where = f"  [{', '.join(ops)}]" if ops and len(ops) < len(book.operations_with('success')) else ""
+            where = f"  [{', '.join(ops)}]" if ops and len(ops) < len(book.operations_with("success")) else ""
             print(f"  {name:<22} {summary}{where}")
     return 0
 

@@ -124,7 +124,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"Config file {str(path)!r} must hold a mapping of options, got {type(data).__name__}.")
+        raise ConfigError(
+            f"Config file {str(path)!r} must hold a mapping of options, got {type(data).__name__}."
+        )
     values = {str(k).replace("-", "_"): v for k, v in data.items()}
     try:
         _check_names(values, f"option in {path.name}")
@@ -165,5 +167,3 @@ def _coerce(name: str, value: Any) -> Any:
         kind = type(default).__name__
         raise ConfigError(f"Option {name!r} must be a {kind}, got {value!r}.") from None
     return value
-
-

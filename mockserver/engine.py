@@ -106,7 +106,9 @@ class Engine:
             findings += bound.validator.check_body(body)
         missing_key = bound.credential_required and credential is None
         if missing_key:
-            findings.append(Finding("security", provider.spec.credential.name, "no API key was sent", "lenient"))
+            findings.append(
+                Finding("security", provider.spec.credential.name, "no API key was sent", "lenient")
+            )
 
         book = provider.scenarios
         scenario = selection.scenario
@@ -184,7 +186,10 @@ class Engine:
         rule = await self.runtime.store.rule_take(book.provider, op_id)
         if rule is not None:
             return Selection(rule["scenario"], "rule")
-        return Selection(self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success", "default")
+        return Selection(
+            self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success",
+            "default",
+        )
 
     async def _respond(
         self,
@@ -257,8 +262,12 @@ def _level(value: str | None, default: Level) -> Level:
         return default
     value = value.strip().lower()
     if value not in LEVELS:
-        raise AdminError(400, "Unknown validation level", f"{LEVEL_HEADER} must be one of {', '.join(LEVELS)}, got {value!r}.")
-    return value  # type: ignore[return-value]
+        raise AdminError(
+            400,
+            "Unknown validation level",
+            f"{LEVEL_HEADER} must be one of {', '.join(LEVELS)}, got {value!r}.",
+        )
+    return value
 
 
 def _checked(book: Any, name: str, where: str) -> str:

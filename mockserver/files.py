@@ -10,8 +10,14 @@ from mockserver import images
 from mockserver.runtime import FILES_PATH, Runtime
 
 # Object stores answer like this for a missing or expired object; providers' CDNs are such stores.
-_NOT_FOUND = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"
-_EXPIRED = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+_NOT_FOUND = (
+    b"<?xml version='1.0' encoding='UTF-8'?>"
+    b"<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"
+)
+_EXPIRED = (
+    b"<?xml version='1.0' encoding='UTF-8'?>"
+    b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+)
 
 
 def routes(runtime: Runtime) -> list[Route]:
@@ -30,6 +36,8 @@ def routes(runtime: Runtime) -> list[Route]:
                 return Response(_NOT_FOUND, 404, media_type="application/xml")
         recipe = images.Recipe(**descriptor["recipe"])
         body = images.render(recipe)
-        return Response(body, media_type=recipe.media_type, headers={"cache-control": "private, max-age=86400"})
+        return Response(
+            body, media_type=recipe.media_type, headers={"cache-control": "private, max-age=86400"}
+        )
 
     return [Route(FILES_PATH + "/{token}/{name}", serve, methods=["GET", "HEAD"])]

@@ -45,7 +45,13 @@ class Recipe:
         return "jpg" if self.format == "jpeg" else "png"
 
     def as_dict(self) -> dict[str, int | str]:
-        return {"seed": self.seed, "index": self.index, "width": self.width, "height": self.height, "format": self.format}
+        return {
+            "seed": self.seed,
+            "index": self.index,
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+        }
 
 
 def seed_from(*parts: object) -> int:

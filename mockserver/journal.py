@@ -31,7 +31,8 @@ def redact(value: Any, secret_fields: Iterable[str] = ()) -> Any:
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
             return {
-                k: (redact_key(v) if k in secrets and isinstance(v, str) else walk(v)) for k, v in node.items()
+                k: (redact_key(v) if k in secrets and isinstance(v, str) else walk(v))
+                for k, v in node.items()
             }
         if isinstance(node, list):
             return [walk(v) for v in node]

@@ -142,6 +142,7 @@ def _examples(spec: specs.ProviderSpec, op: specs.Operation) -> dict[str, Exampl
             for name, ex in (media.get("examples") or {}).items():
                 ex = spec.resolve(ex)
                 found.setdefault(
-                    name, Example(name, int(status), media_type, ex.get("value"), ex.get("summary", ""), headers)
+                    name,
+                    Example(name, int(status), media_type, ex.get("value"), ex.get("summary", ""), headers),
                 )
     return found

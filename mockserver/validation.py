@@ -48,7 +48,9 @@ def dotted(path: Any) -> str:
     return out
 
 
-def _schema_findings(validator: Any, value: Any, location: str, level: Level, prefix: str = "") -> list[Finding]:
+def _schema_findings(
+    validator: Any, value: Any, location: str, level: Level, prefix: str = ""
+) -> list[Finding]:
     findings = []
     for error in validator.iter_errors(value):
         field = dotted(error.instance_path)
@@ -103,7 +105,9 @@ class RequestValidator:
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type != "application/json" and not media_type.endswith("+json"):
             shown = media_type or "no Content-Type"
-            findings.append(Finding("header", "content-type", f"expected application/json, got {shown}", "strict"))
+            findings.append(
+                Finding("header", "content-type", f"expected application/json, got {shown}", "strict")
+            )
         try:
             return json.loads(raw), findings
         except (ValueError, RecursionError) as exc:

@@ -48,6 +48,15 @@ class Operation:
         """The path part of :attr:`server_url` (``/v1`` for ``https://api-lr.agent.ai/v1``)."""
         return urlsplit(self.server_url).path.rstrip("/")
 
+    @property
+    def links(self) -> dict[str, str]:
+        """OpenAPI links of the operation's responses: link name → target operationId."""
+        return {
+            name: link["operationId"]
+            for response in self.definition.get("responses", {}).values()
+            for name, link in (response.get("links") or {}).items()
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
@@ -139,7 +148,7 @@ def _paths() -> dict[str, Path]:
 def _load(provider: str) -> ProviderSpec:
     path = _paths()[provider]
     with path.open("rb") as fh:
-        document = yaml.load(fh, Loader=_Loader)  # noqa: S506 - CSafeLoader/SafeLoader only
+        document = yaml.load(fh, Loader=_Loader)
     meta = document.get("x-provider") or {}
     if meta.get("id") != provider:
         raise InvalidSpec(f"{path.name}: x-provider.id must be {provider!r}, got {meta.get('id')!r}")
@@ -188,6 +197,9 @@ def _operations(provider: str, document: Mapping[str, Any]) -> list[Operation]:
 
 @functools.cache
 def _openapi(provider: str) -> Any:
-    from openapi_core import OpenAPI
+    from openapi_core import Config, OpenAPI
 
-    return OpenAPI.from_dict(dict(load(provider).document))
+    # Object-store answers (XML error documents) are plain strings to the schemas that describe them.
+    text = {"application/xml": bytes.decode, "text/plain": bytes.decode}
+    config = Config(extra_media_type_deserializers=text)
+    return OpenAPI.from_dict(dict(load(provider).document), config=config)

@@ -1,9 +1,9 @@
 """Errors raised by the spec loader.
 
-    SpecError                 base of everything this package raises
-    ├── UnknownProvider       a provider id that is not bundled (also a LookupError)
-    ├── UnknownOperation      an operationId the provider's spec does not have (also a LookupError)
-    └── InvalidSpec           a bundled document that breaks specs/CONVENTIONS.md
+SpecError                 base of everything this package raises
+├── UnknownProvider       a provider id that is not bundled (also a LookupError)
+├── UnknownOperation      an operationId the provider's spec does not have (also a LookupError)
+└── InvalidSpec           a bundled document that breaks specs/CONVENTIONS.md
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import json
 from typing import Any, ClassVar
 
 from mockserver import images
-from mockserver.runtime import iso
 from mockserver.providers.base import Answer, Call, Provider, Rejected
+from mockserver.runtime import iso
 from mockserver.validation import Finding
 
 LONG_SIDE = {"standard": 1024, "high": 2048}
@@ -33,9 +33,15 @@ class Plugin(Provider):
         await self.runtime.sleep(SECONDS_PER_IMAGE.get(quality, 15.0) * count)
         found = []
         for i in range(count):
-            recipe = images.Recipe(images.seed_from(self.runtime.config.seed, "agentai", run, i), i, width, height, "png")
-            path = await self.runtime.publish(recipe, name=f"{run_id}-{i}.png", provider=self.id, expires_in=None)
-            found.append({"url": call.url(path), "mime_type": recipe.media_type, "width": width, "height": height})
+            recipe = images.Recipe(
+                images.seed_from(self.runtime.config.seed, "agentai", run, i), i, width, height, "png"
+            )
+            path = await self.runtime.publish(
+                recipe, name=f"{run_id}-{i}.png", provider=self.id, expires_in=None
+            )
+            found.append(
+                {"url": call.url(path), "mime_type": recipe.media_type, "width": width, "height": height}
+            )
         answer = self.example_answer(call)
         answer.body["response"] = {"images": found, "run_id": run_id}
         return answer

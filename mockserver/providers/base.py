@@ -53,7 +53,6 @@ class Call:
         return f"{self.base_url}{path}"
 
 
-
 Handler = Callable[[Call], Awaitable[Answer]]
 
 

@@ -32,7 +32,9 @@ class Plugin(Provider):
         height = int(body.get("outputImageHeight", 1024))
         seed = int(body.get("seed", -1))
         if seed <= 0:  # -1 (the default) means random: random from the server seed, so runs repeat
-            seed = images.seed_from(self.runtime.config.seed, "idphoto", await self.runtime.number(self.id, "random"))
+            seed = images.seed_from(
+                self.runtime.config.seed, "idphoto", await self.runtime.number(self.id, "random")
+            )
         await self.runtime.sleep(BASE_SECONDS + SECONDS_PER_IMAGE * samples)
         prompt = str(body.get("prompt", ""))
         style = images.seed_from("idphoto", prompt, seed)
@@ -46,7 +48,9 @@ class Plugin(Provider):
 def _check_data_uri(value: Any, field: str) -> None:
     match = _DATA_URI.match(value) if isinstance(value, str) else None
     if match is None:
-        raise Rejected(Finding("body", field, "must be a data URI: data:image/<type>;base64,<data>", "lenient"))
+        raise Rejected(
+            Finding("body", field, "must be a data URI: data:image/<type>;base64,<data>", "lenient")
+        )
     try:
         base64.b64decode(match["data"], validate=True)
     except (binascii.Error, ValueError):

@@ -29,12 +29,26 @@ EXTENSIONS = {
 LIFECYCLES: dict[str, tuple[str | None, dict[str, str] | None, bool]] = {
     "success": ("complete", None, False),
     "processing": ("complete", None, True),
-    "no_face": ("error", {"code": "no_source_face", "message": "Please use an image with a detectable face"}, True),
-    "error": ("error", {"code": "unknown_error", "message": "Something went wrong while rendering the headshot"}, True),
+    "no_face": (
+        "error",
+        {"code": "no_source_face", "message": "Please use an image with a detectable face"},
+        True,
+    ),
+    "error": (
+        "error",
+        {"code": "unknown_error", "message": "Something went wrong while rendering the headshot"},
+        True,
+    ),
     "canceled": ("canceled", None, True),
     "stuck": (None, None, True),
 }
-STATE_EXAMPLE = {"queued": "queued", "rendering": "processing", "complete": "success", "error": "no_face", "canceled": "canceled"}
+STATE_EXAMPLE = {
+    "queued": "queued",
+    "rendering": "processing",
+    "complete": "success",
+    "error": "no_face",
+    "canceled": "canceled",
+}
 
 
 class Plugin(Provider):
@@ -51,8 +65,7 @@ class Plugin(Provider):
         items = []
         for i, item in enumerate(call.body["items"]):
             if item["extension"] not in EXTENSIONS[item["type"]]:
-                answer = self.example_answer(call, "unprocessable")
-                return answer
+                return self.example_answer(call, "unprocessable")
             asset = f"cm{self.runtime.token('asset', await self.runtime.number(self.id, 'asset'), length=23)}"
             path = f"api-assets/{asset}/{i}.{item['extension']}"
             url = self.operation_url(call, "uploadAsset", asset_id=asset, filename=f"{i}.{item['extension']}")
@@ -80,16 +93,18 @@ class Plugin(Provider):
         if scenario not in LIFECYCLES and (call.example is None or call.example.name != "success"):
             return self.example_answer(call)
         source = call.body["assets"]["image_file_path"]
-        if not source.startswith(("http://", "https://")):
-            if not source.startswith("api-assets/") or await self.runtime.store.upload_get(source) is None:
-                raise Rejected(
-                    Finding(
-                        "body",
-                        "assets.image_file_path",
-                        f"{source!r} is neither an http(s) URL nor the file_path of a completed upload",
-                        "lenient",
-                    )
+        uploaded = (
+            source.startswith("api-assets/") and await self.runtime.store.upload_get(source) is not None
+        )
+        if not uploaded and not source.startswith(("http://", "https://")):
+            raise Rejected(
+                Finding(
+                    "body",
+                    "assets.image_file_path",
+                    f"{source!r} is neither an http(s) URL nor the file_path of a completed upload",
+                    "lenient",
                 )
+            )
         final, error, stepwise = LIFECYCLES.get(scenario, LIFECYCLES["success"])
         n = await self.runtime.number(self.id, "project")
         project_id = f"cm{self.runtime.token('project', n, length=23)}"
@@ -136,7 +151,11 @@ class Plugin(Provider):
         if state == "complete" and not job.get("deleted"):
             expires = (job["finished_at"] or await self.runtime.now()) + DOWNLOAD_TTL
             recipe = images.Recipe(
-                images.seed_from(self.runtime.config.seed, self.id, job["data"]["n"]), 0, LONG_SIDE * 3 // 4, LONG_SIDE, "png"
+                images.seed_from(self.runtime.config.seed, self.id, job["data"]["n"]),
+                0,
+                LONG_SIDE * 3 // 4,
+                LONG_SIDE,
+                "png",
             )
             path = await self.runtime.publish(
                 recipe, name=f"{job['id']}-0.png", provider=self.id, expires_in=DOWNLOAD_TTL, job=job["id"]

@@ -1,5 +1,5 @@
 """ModelsLab: generations that answer at once or as ``processing`` jobs, fetched by id from the
-fetch endpoint of their own family (v6, enterprise image editing, enterprise flux)."""
+fetch endpoint their spec links them to (v6, enterprise image editing, enterprise flux)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,6 @@ from mockserver import images, jobs
 from mockserver.jobs import Phase
 from mockserver.providers.base import Answer, Call, Provider
 
-# Which fetch operation serves the jobs of each generation operation (its `fetch_result`).
-FETCH_OF = {
-    "headShot": "fetchResult",
-    "fluxHeadshot": "fetchResult",
-    "enterpriseHeadShot": "enterpriseFetchResult",
-    "enterpriseFluxHeadshot": "enterpriseFetchResult",
-    "enterpriseFluxHeadshotMakeGen": "enterpriseFluxFetchResult",
-}
 DEFAULT_SIDE = {"headShot": 512, "enterpriseHeadShot": 512}
 """Without width/height the face image's size is used; the mock takes 512 (head_shot) or 1024."""
 GENERATION_SECONDS = 4.7
@@ -45,7 +37,8 @@ class Plugin(Provider):
         samples = max(1, _int(body.get("samples"), 1))
         if samples > 1 and (width, height) == (512, 768):
             samples = 1  # documented quirk: at 512x768 only one image, whatever samples says
-        fetch_op = self.spec.operation(FETCH_OF[call.operation_id])
+        # The spec links each generation to the fetch endpoint of its family (v6, enterprise, flux).
+        fetch_op = self.spec.operation(self.spec.operation(call.operation_id).links["FetchResult"])
         links = []
         for i in range(samples):
             seed = _int(body.get("seed"), 0) or images.seed_from(self.runtime.config.seed, self.id, n)

@@ -85,20 +85,18 @@ def _media_examples(spec: specs.ProviderSpec) -> Iterator[Any]:
         where = op.operation_id
         body = op.definition.get("requestBody")
         if body is not None:
-            for media_type, media in spec.resolve(body)["content"].items():
+            for media in spec.resolve(body)["content"].values():
                 schema = media.get("schema", {})
                 accepted = media.get("x-accepted-schema", schema)
                 for name, ex in (media.get("examples") or {}).items():
-                    yield pytest.param(
-                        schema, spec.resolve(ex)["value"], None, id=f"{where}-request-{name}"
-                    )
+                    yield pytest.param(schema, spec.resolve(ex)["value"], None, id=f"{where}-request-{name}")
                 for name, ex in (media.get("x-accepted-examples") or {}).items():
                     yield pytest.param(
                         accepted, spec.resolve(ex)["value"], schema, id=f"{where}-accepted-{name}"
                     )
         for status, response in op.definition.get("responses", {}).items():
             response = spec.resolve(response)
-            for media_type, media in (response.get("content") or {}).items():
+            for media in (response.get("content") or {}).values():
                 for name, ex in (media.get("examples") or {}).items():
                     yield pytest.param(
                         media.get("schema", {}),

@@ -34,7 +34,9 @@ def test_unknown_operation_says_what_is_valid() -> None:
             "/action/instant_headshot_run_headshot_generation",
             id="agentai",
         ),
-        pytest.param("modelslab", "fetchResult", "POST", "/api", "/v6/image_editing/fetch/{id}", id="modelslab"),
+        pytest.param(
+            "modelslab", "fetchResult", "POST", "/api", "/v6/image_editing/fetch/{id}", id="modelslab"
+        ),
         pytest.param("idphoto", "generatePortrait", "POST", "", "/api/generate-portrait", id="idphoto"),
         pytest.param("magichour", "getImageProject", "GET", "", "/v1/image-projects/{id}", id="magichour"),
     ],

@@ -39,7 +39,12 @@ def test_a_wheel_install_loads_every_spec(tmp_path: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run(
-        [str(python), "-c", script], cwd=tmp_path, env=env, check=True, capture_output=True,
-        text=True, timeout=120,
+        [str(python), "-c", script],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert [line.split()[0] for line in out.stdout.splitlines()] == list(PROVIDERS)

@@ -34,7 +34,9 @@ def _schemas(provider: str, operation_id: str) -> tuple[Any, Any]:
 def test_public_example_is_accepted_leniently(provider: str, item: dict[str, Any]) -> None:
     spec = specs.load(provider)
     strict, accepted = _schemas(provider, item["operation"])
-    errors = [f"{list(e.instance_path)}: {e.message}" for e in spec.validator(accepted).iter_errors(item["body"])]
+    errors = [
+        f"{list(e.instance_path)}: {e.message}" for e in spec.validator(accepted).iter_errors(item["body"])
+    ]
     assert not errors, f"{item['source']}: the lenient level rejects a published body"
     assert spec.validator(strict).is_valid(item["body"]) is (item["strict"] == "accepted")
 
