@@ -6,8 +6,8 @@
 
 from mockserver.app import base_urls, create_app
 from mockserver.config import MockConfig
-from mockserver.server import BackgroundServer
 from mockserver.errors import AdminError, ConfigError, MockError, UnknownScenario
+from mockserver.server import BackgroundServer
 from mockserver.store import MemoryStore, Store
 from mockserver.validation import Finding
 
