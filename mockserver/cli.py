@@ -26,7 +26,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
-            flags = [o for a in self._actions for o in a.option_strings]
+            parsers = [
+                self,
+                *(
+                    p
+                    for a in self._actions
+                    for p in (getattr(a, "choices", None) or {}).values()
+                    if isinstance(p, argparse.ArgumentParser)
+                ),
+            ]
+            flags = sorted({o for parser in parsers for a in parser._actions for o in a.option_strings})
             for word in message.split(":", 1)[1].split():
                 close = difflib.get_close_matches(word.split("=")[0], flags, n=1)
                 if close:

@@ -54,6 +54,7 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[Answer]]
+REJECTION_EXAMPLES = ("invalid_request", "validation_error", "error")
 
 
 class Rejected(Exception):
@@ -102,8 +103,15 @@ class Provider:
         return Answer(example.status, example.body(), example.media_type, dict(example.headers))
 
     def reject(self, call: Call, findings: list[Finding]) -> Answer:
-        """The provider's own answer to a request it refuses, naming the offending fields."""
-        answer = self.example_answer(call, "invalid_request")
+        """The provider's own answer to a request it refuses, naming the offending fields.
+
+        The operation's ``invalid_request`` example, else its ``validation_error`` or ``error``
+        one, else its first 4xx: the envelope the provider uses on that endpoint.
+        """
+        named = [call.examples[n] for n in REJECTION_EXAMPLES if n in call.examples]
+        fallback = [ex for ex in call.examples.values() if 400 <= ex.status < 500]
+        example = (named or fallback)[0]
+        answer = Answer(example.status, example.body(), example.media_type, dict(example.headers))
         answer.body = self.with_message(answer.body, "; ".join(str(f) for f in findings))
         return answer
 

@@ -1,0 +1,131 @@
+"""Scenario selection: header / Prefer > API key > admin rule > server default."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mockserver import MockConfig, create_app
+
+HEAD_SHOT = "/modelslab/api/v6/image_editing/head_shot"
+BODY = {"key": "k", "prompt": "p", "face_image": "https://example.com/face.jpg"}
+IDPHOTO = {"apiKey": "k", "prompt": "p", "inputImages": ["data:image/jpeg;base64,AA=="]}
+
+
+async def test_default_is_success(client: httpx.AsyncClient) -> None:
+    response = await client.post(HEAD_SHOT, json=BODY)
+    assert response.json()["status"] == "success"
+    assert response.headers["x-mock-scenario"] == "success"
+
+
+@pytest.mark.parametrize(
+    ("headers", "key", "expected"),
+    [
+        pytest.param({"x-mock-scenario": "error"}, "k", "error", id="header"),
+        pytest.param({"prefer": "code=429"}, "k", "rate_limited", id="prefer-code"),
+        pytest.param({"prefer": "example=processing"}, "k", "processing", id="prefer-example"),
+        pytest.param({}, "mock-rate_limited", "rate_limited", id="api-key"),
+        pytest.param({"x-mock-scenario": "error"}, "mock-rate_limited", "error", id="header-beats-key"),
+        pytest.param({}, "mock-not-a-scenario", "success", id="other-mock-key-is-default"),
+    ],
+)
+async def test_selection_order(client: httpx.AsyncClient, headers: dict[str, str], key: str, expected: str) -> None:
+    response = await client.post(HEAD_SHOT, json={**BODY, "key": key}, headers=headers)
+    assert response.headers["x-mock-scenario"] == expected
+
+
+async def test_rule_beats_default_and_key_beats_rule(client: httpx.AsyncClient) -> None:
+    rule = {"provider": "modelslab", "operation": "headShot", "scenario": "server_error", "times": 1}
+    (await client.post("/__mock/rules", json=rule)).raise_for_status()
+    (await client.post("/__mock/rules", json=rule)).raise_for_status()
+    assert (await client.post(HEAD_SHOT, json={**BODY, "key": "mock-error"})).headers["x-mock-scenario"] == "error"
+    assert (await client.post(HEAD_SHOT, json=BODY)).status_code == 500
+    assert (await client.post(HEAD_SHOT, json=BODY)).status_code == 500
+    assert (await client.post(HEAD_SHOT, json=BODY)).status_code == 200
+
+
+async def test_server_default_scenario() -> None:
+    app = create_app(config=MockConfig(scenario="rate_limited"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock") as c:
+        assert (await c.post(HEAD_SHOT, json=BODY)).status_code == 429
+        assert (await c.post("/idphoto/api/generate-portrait", json=IDPHOTO)).status_code == 429
+        # A default an operation does not have leaves that operation at success.
+        system = "/modelslab/api/v1/enterprise/image_editing/system_details"
+        assert (await c.post(system, json={"key": "k"})).status_code == 200
+
+
+async def test_unknown_scenario_is_a_problem_with_a_suggestion(client: httpx.AsyncClient) -> None:
+    response = await client.post(HEAD_SHOT, json=BODY, headers={"x-mock-scenario": "rate_limit"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "Did you mean 'rate_limited'?" in response.json()["detail"]
+
+
+async def test_prefer_code_the_operation_lacks_is_a_problem(client: httpx.AsyncClient) -> None:
+    response = await client.post(HEAD_SHOT, json=BODY, headers={"prefer": "code=418"})
+    assert response.status_code == 400
+    assert "has no response example with status 418" in response.json()["detail"]
+
+
+async def test_scenario_that_does_not_apply_leaves_the_operation_at_success(client: httpx.AsyncClient) -> None:
+    # no_face is a Magic Hour project outcome: the upload-urls call still succeeds.
+    response = await client.post(
+        "/magichour/v1/files/upload-urls",
+        json={"items": [{"type": "image", "extension": "png"}]},
+        headers={"authorization": "Bearer mock-no_face"},
+    )
+    assert response.status_code == 200
+    assert response.json()["items"][0]["file_path"].startswith("api-assets/")
+
+
+@pytest.mark.parametrize(
+    ("provider_path", "body", "headers", "scenario", "status", "field"),
+    [
+        pytest.param(
+            "/agentai/v1/action/instant_headshot_run_headshot_generation",
+            {"photos_json": '[{"base64": "AA==", "mimeType": "image/jpeg"}]', "output_variable_name": "r"},
+            {"authorization": "Bearer k"},
+            "moderation_blocked",
+            422,
+            "error",
+            id="agentai-moderation",
+        ),
+        pytest.param(
+            "/idphoto/api/generate-portrait", IDPHOTO, {}, "no_face", 422, "error", id="idphoto-no-face"
+        ),
+        pytest.param(HEAD_SHOT, BODY, {}, "insufficient_credits", 402, "message", id="modelslab-credits"),
+    ],
+)
+async def test_provider_specific_scenarios(
+    client: httpx.AsyncClient, provider_path: str, body: dict[str, str], headers: dict[str, str], scenario: str, status: int, field: str
+) -> None:
+    response = await client.post(provider_path, json=body, headers={**headers, "x-mock-scenario": scenario})
+    assert response.status_code == status
+    assert field in response.json()
+
+
+async def test_slow_adds_latency() -> None:
+    import time
+
+    app = create_app(config=MockConfig(slow_seconds=0.2))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock") as c:
+        started = time.perf_counter()
+        response = await c.post(HEAD_SHOT, json={**BODY, "key": "mock-slow"})
+        assert time.perf_counter() - started >= 0.2
+        assert response.json()["status"] == "success"
+
+
+async def test_timeout_holds_the_request_past_the_clients_timeout() -> None:
+    app = create_app(config=MockConfig(timeout_seconds=5))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock") as c:
+        with pytest.raises(TimeoutError):
+            import asyncio
+
+            await asyncio.wait_for(c.post(HEAD_SHOT, json={**BODY, "key": "mock-timeout"}), timeout=0.3)
+
+
+async def test_journal_records_the_scenario_and_its_source(client: httpx.AsyncClient) -> None:
+    await client.post(HEAD_SHOT, json={**BODY, "key": "mock-error"})
+    entry = (await client.get("/__mock/journal")).json()["entries"][-1]
+    assert (entry["scenario"], entry["scenario_source"]) == ("error", "key")
+    assert entry["request"]["body"]["key"] == "mock-error"
