@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from mockserver.problems import problem
 from specs.errors import did_you_mean
 
 PREFIX = "/__mock"
+RULE_FIELDS = ("provider", "operation", "scenario", "times")
 VERSION = "0.1.0"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -89,7 +91,7 @@ def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
         entries = [e for e in await store.journal_entries() if journal.matches(e, filters)]
         limit = _int(q.get("limit"), "limit")
         if limit is not None:
-            entries = entries[-limit:]
+            entries = entries[len(entries) - limit :] if limit else []
         return JSONResponse({"entries": entries, "count": len(entries)})
 
     async def clear_journal(request: Request) -> Response:
@@ -101,13 +103,10 @@ def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
 
     async def add_rule(request: Request) -> Response:
         data = await _json(request)
-        unknown = set(data) - {"provider", "operation", "scenario", "times"}
+        unknown = sorted(set(data) - set(RULE_FIELDS))
         if unknown:
-            raise AdminError(
-                400,
-                "Unknown rule field",
-                f"{sorted(unknown)}; a rule has provider, operation, scenario, times.",
-            )
+            hints = " ".join(f"{name!r}.{did_you_mean(name, RULE_FIELDS)}" for name in unknown)
+            raise AdminError(400, "Unknown rule field", hints)
         pid = provider_of(_required(data, "provider"))
         assert pid is not None
         book = engine.providers[pid].scenarios
@@ -157,7 +156,12 @@ def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
         if request.method == "POST":
             data = await _json(request)
             seconds = data.get("advance")
-            if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            if (
+                not isinstance(seconds, int | float)
+                or isinstance(seconds, bool)
+                or not math.isfinite(seconds)
+                or seconds < 0
+            ):
                 raise AdminError(
                     400, "Bad clock call", f"advance must be a number of seconds >= 0, got {seconds!r}."
                 )
@@ -207,9 +211,8 @@ def _merge(table: list[tuple[str, Endpoint, list[str]]], wrap: Callable[[Endpoin
             fn = handlers.get(request.method)
             if fn is None:
                 allowed = ", ".join(sorted(handlers))
-                return problem(
-                    405, "Method not allowed", f"{PREFIX}{path} answers {allowed}, not {request.method}."
-                )
+                detail = f"{PREFIX}{path} answers {allowed}, not {request.method}."
+                return problem(405, "Method not allowed", detail, headers={"allow": allowed})
             return await fn(request)
 
         return endpoint
@@ -229,12 +232,16 @@ async def _json(request: Request, *, optional: bool = False) -> dict[str, Any]:
     if not raw and optional:
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constants)
     except ValueError:
         raise AdminError(400, "Malformed JSON", "The admin API takes a JSON object body.") from None
     if not isinstance(data, dict):
         raise AdminError(400, "Malformed JSON", f"Expected a JSON object, got {type(data).__name__}.")
     return data
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _required(data: Mapping[str, Any], name: str) -> str:
@@ -247,6 +254,6 @@ def _required(data: Mapping[str, Any], name: str) -> str:
 def _int(value: str | None, name: str) -> int | None:
     if value is None:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise AdminError(400, f"Bad {name}", f"{name} must be a whole number, got {value!r}.")
     return int(value)

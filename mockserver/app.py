@@ -82,7 +82,8 @@ def _dispatch(engine: Engine, path: str, methods: Mapping[str, Bound]) -> Any:
         bound = methods.get(request.method)
         if bound is None:  # HEAD/OPTIONS or a method Starlette let through
             allowed = ", ".join(sorted(methods))
-            return problem(405, "Method not allowed", f"{path} answers {allowed}, not {request.method}.")
+            detail = f"{path} answers {allowed}, not {request.method}."
+            return problem(405, "Method not allowed", detail, headers={"allow": allowed})
         return await engine.handle(request, bound)
 
     return endpoint

@@ -101,10 +101,12 @@ class Engine:
         findings += bound.validator.check_parameters(request.path_params, request.query_params, headers)
         credential = bound.credential(headers, body)
         level = _level(headers.get(LEVEL_HEADER), config.level)
-        selection = await self._select(request, bound, credential)
-        if not is_malformed(body) and not too_big:
-            findings += bound.validator.check_body(body)
         missing_key = bound.credential_required and credential is None
+        unusable = is_malformed(body) or too_big
+        # A call refused before any scenario could answer it does not use up an admin rule.
+        selection = await self._select(request, bound, credential, rules=not (unusable or missing_key))
+        if not unusable:
+            findings += bound.validator.check_body(body)
         if missing_key:
             findings.append(
                 Finding("security", provider.spec.credential.name, "no API key was sent", "lenient")
@@ -130,7 +132,7 @@ class Engine:
         )
         rejected = [f for f in findings if f.rejected_at(level)]
         auth_failure = next((examples[n] for n in MISSING_KEY_ANSWERS if n in examples), None)
-        if is_malformed(body) or too_big:
+        if unusable:
             call.scenario = "invalid_request"
             answer = provider.reject(call, rejected)
         elif missing_key and auth_failure is not None:
@@ -155,7 +157,9 @@ class Engine:
         answer.headers.update(await provider.headers(call, answer))
         return await self._respond(request, bound, call, selection, level, findings, answer, started)
 
-    async def _select(self, request: Request, bound: Bound, credential: str | None) -> Selection:
+    async def _select(
+        self, request: Request, bound: Bound, credential: str | None, *, rules: bool
+    ) -> Selection:
         book = bound.provider.scenarios
         op_id = bound.op.operation_id
         where = f"provider {book.provider!r}"
@@ -183,7 +187,7 @@ class Engine:
             name = credential[len(KEY_PREFIX) :]
             if name in book.summaries:
                 return Selection(name, "key")
-        rule = await self.runtime.store.rule_take(book.provider, op_id)
+        rule = await self.runtime.store.rule_take(book.provider, op_id) if rules else None
         if rule is not None:
             return Selection(rule["scenario"], "rule")
         return Selection(

@@ -10,6 +10,8 @@ from starlette.responses import Response
 MEDIA_TYPE = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+def problem(
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return Response(json.dumps(body), status_code=status, media_type=MEDIA_TYPE)
+    return Response(json.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)

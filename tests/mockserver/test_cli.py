@@ -22,7 +22,15 @@ def test_providers_lists_real_and_mock_base_urls(capsys: pytest.CaptureFixture[s
 def test_scenarios_lists_every_providers_vocabulary(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scenarios"]) == 0
     out = capsys.readouterr().out
-    for line in ("agentai:", "moderation_blocked", "magichour:", "no_face", "modelslab:", "processing", "timeout"):
+    for line in (
+        "agentai:",
+        "moderation_blocked",
+        "magichour:",
+        "no_face",
+        "modelslab:",
+        "processing",
+        "timeout",
+    ):
         assert line in out
 
 

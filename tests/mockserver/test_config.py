@@ -41,7 +41,9 @@ def test_config_file_named_by_the_environment(tmp_path: Path) -> None:
     ("kwargs", "message"),
     [
         pytest.param({"providers": ("modelslabs",)}, "Did you mean 'modelslab'?", id="provider"),
-        pytest.param({"root_provider": "magic"}, "Valid values: agentai, idphoto, magichour, modelslab", id="root"),
+        pytest.param(
+            {"root_provider": "magic"}, "Valid values: agentai, idphoto, magichour, modelslab", id="root"
+        ),
         pytest.param({"level": "strct"}, "Did you mean 'strict'?", id="level"),
         pytest.param({"port": 0}, "port must be between 1 and 65535", id="port"),
         pytest.param({"time_scale": -1.0}, "time_scale must be >= 0", id="time-scale"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -29,7 +31,9 @@ async def test_default_is_success(client: httpx.AsyncClient) -> None:
         pytest.param({}, "mock-not-a-scenario", "success", id="other-mock-key-is-default"),
     ],
 )
-async def test_selection_order(client: httpx.AsyncClient, headers: dict[str, str], key: str, expected: str) -> None:
+async def test_selection_order(
+    client: httpx.AsyncClient, headers: dict[str, str], key: str, expected: str
+) -> None:
     response = await client.post(HEAD_SHOT, json={**BODY, "key": key}, headers=headers)
     assert response.headers["x-mock-scenario"] == expected
 
@@ -38,7 +42,9 @@ async def test_rule_beats_default_and_key_beats_rule(client: httpx.AsyncClient) 
     rule = {"provider": "modelslab", "operation": "headShot", "scenario": "server_error", "times": 1}
     (await client.post("/__mock/rules", json=rule)).raise_for_status()
     (await client.post("/__mock/rules", json=rule)).raise_for_status()
-    assert (await client.post(HEAD_SHOT, json={**BODY, "key": "mock-error"})).headers["x-mock-scenario"] == "error"
+    assert (await client.post(HEAD_SHOT, json={**BODY, "key": "mock-error"})).headers[
+        "x-mock-scenario"
+    ] == "error"
     assert (await client.post(HEAD_SHOT, json=BODY)).status_code == 500
     assert (await client.post(HEAD_SHOT, json=BODY)).status_code == 500
     assert (await client.post(HEAD_SHOT, json=BODY)).status_code == 200
@@ -67,7 +73,9 @@ async def test_prefer_code_the_operation_lacks_is_a_problem(client: httpx.AsyncC
     assert "has no response example with status 418" in response.json()["detail"]
 
 
-async def test_scenario_that_does_not_apply_leaves_the_operation_at_success(client: httpx.AsyncClient) -> None:
+async def test_scenario_that_does_not_apply_leaves_the_operation_at_success(
+    client: httpx.AsyncClient,
+) -> None:
     # no_face is a Magic Hour project outcome: the upload-urls call still succeeds.
     response = await client.post(
         "/magichour/v1/files/upload-urls",
@@ -97,7 +105,13 @@ async def test_scenario_that_does_not_apply_leaves_the_operation_at_success(clie
     ],
 )
 async def test_provider_specific_scenarios(
-    client: httpx.AsyncClient, provider_path: str, body: dict[str, str], headers: dict[str, str], scenario: str, status: int, field: str
+    client: httpx.AsyncClient,
+    provider_path: str,
+    body: dict[str, str],
+    headers: dict[str, str],
+    scenario: str,
+    status: int,
+    field: str,
 ) -> None:
     response = await client.post(provider_path, json=body, headers={**headers, "x-mock-scenario": scenario})
     assert response.status_code == status
@@ -118,10 +132,9 @@ async def test_slow_adds_latency() -> None:
 async def test_timeout_holds_the_request_past_the_clients_timeout() -> None:
     app = create_app(config=MockConfig(timeout_seconds=5))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock") as c:
+        held = c.post(HEAD_SHOT, json={**BODY, "key": "mock-timeout"})
         with pytest.raises(TimeoutError):
-            import asyncio
-
-            await asyncio.wait_for(c.post(HEAD_SHOT, json={**BODY, "key": "mock-timeout"}), timeout=0.3)
+            await asyncio.wait_for(held, timeout=0.3)
 
 
 async def test_journal_records_the_scenario_and_its_source(client: httpx.AsyncClient) -> None:

@@ -16,7 +16,13 @@ from mockserver.validation import RequestValidator
 from tests.conftest import FIXTURES, PROVIDERS
 
 HEAD_SHOT = "/modelslab/api/v6/image_editing/head_shot"
-SDK_LIKE = {"key": "k", "prompt": "p", "face_image": "https://x/f.jpg", "num_inference_steps": 20, "guidance_scale": 7.5}
+SDK_LIKE = {
+    "key": "k",
+    "prompt": "p",
+    "face_image": "https://x/f.jpg",
+    "num_inference_steps": 20,
+    "guidance_scale": 7.5,
+}
 
 
 async def test_lenient_serves_and_reports(client: httpx.AsyncClient) -> None:
@@ -63,9 +69,21 @@ async def test_unknown_level_header_is_a_problem(client: httpx.AsyncClient) -> N
             "error",
             id="agentai",
         ),
-        pytest.param("/idphoto/api/generate-portrait", {"apiKey": "k", "sampleNumber": 99}, {}, 400, "error", id="idphoto"),
         pytest.param(
-            "/magichour/v1/ai-headshot-generator", {"assets": {}}, {"authorization": "Bearer k"}, 400, "message", id="magichour"
+            "/idphoto/api/generate-portrait",
+            {"apiKey": "k", "sampleNumber": 99},
+            {},
+            400,
+            "error",
+            id="idphoto",
+        ),
+        pytest.param(
+            "/magichour/v1/ai-headshot-generator",
+            {"assets": {}},
+            {"authorization": "Bearer k"},
+            400,
+            "message",
+            id="magichour",
         ),
     ],
 )
@@ -92,12 +110,16 @@ async def test_rejections_name_the_field(
     ],
 )
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_hostile_bodies_never_get_a_500(client: httpx.AsyncClient, provider: str, raw: bytes, content_type: str) -> None:
+async def test_hostile_bodies_never_get_a_500(
+    client: httpx.AsyncClient, provider: str, raw: bytes, content_type: str
+) -> None:
     spec = specs.load(provider)
     for op in spec.operations:
         path = f"/{provider}{op.base_path}{op.path}".replace("{id}", "1")
         response = await client.request(
-            op.method, path.replace("{asset_id}", "a").replace("{filename}", "f.png"), content=raw,
+            op.method,
+            path.replace("{asset_id}", "a").replace("{filename}", "f.png"),
+            content=raw,
             headers={"content-type": content_type, "authorization": "Bearer k"},
         )
         assert response.status_code < 500, (op.operation_id, response.text)
@@ -122,9 +144,13 @@ def _corpus() -> Iterator[Any]:
             if isinstance(body, dict):
                 for key in list(body)[:4]:
                     broken = {k: v for k, v in body.items() if k != key}
-                    yield pytest.param(provider, item["operation"], broken, id=f"{provider}-{item['name']}-without-{key}")
+                    yield pytest.param(
+                        provider, item["operation"], broken, id=f"{provider}-{item['name']}-without-{key}"
+                    )
                     wrong = {**body, key: [1, {"x": None}]}
-                    yield pytest.param(provider, item["operation"], wrong, id=f"{provider}-{item['name']}-{key}-as-list")
+                    yield pytest.param(
+                        provider, item["operation"], wrong, id=f"{provider}-{item['name']}-{key}-as-list"
+                    )
 
 
 @pytest.mark.parametrize(("provider", "operation", "body"), list(_corpus()))
