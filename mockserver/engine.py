@@ -127,7 +127,7 @@ class Engine:
             scenario=scenario,
             example=book.example_for(op.operation_id, scenario),
             examples=examples,
-            base_url=config.public_url or f"{request.url.scheme}://{headers.get('host', request.url.netloc)}",
+            base_url=config.public_url or _base_url(request),
             mount=bound.mount,
         )
         rejected = [f for f in findings if f.rejected_at(level)]
@@ -155,7 +155,7 @@ class Engine:
                 call.scenario = "invalid_request"
                 answer = provider.reject(call, exc.findings)
         answer.headers.update(await provider.headers(call, answer))
-        return await self._respond(request, bound, call, selection, level, findings, answer, started)
+        return await self._respond(request, bound, call, raw, selection, level, findings, answer, started)
 
     async def _select(
         self, request: Request, bound: Bound, credential: str | None, *, rules: bool
@@ -200,6 +200,7 @@ class Engine:
         request: Request,
         bound: Bound,
         call: Call,
+        raw: bytes,
         selection: Selection,
         level: Level,
         findings: list[Finding],
@@ -218,8 +219,8 @@ class Engine:
             "provider": call.provider,
             "operation": call.operation_id,
             "method": request.method,
-            "path": request.url.path,
-            "query": str(request.url.query),
+            "path": request.scope["path"],
+            "query": request.scope["query_string"].decode("latin-1"),
             "scenario": call.scenario,
             "scenario_source": selection.source,
             "requested_scenario": selection.scenario,
@@ -229,9 +230,9 @@ class Engine:
             "rejected": call.scenario == "invalid_request" and selection.scenario != "invalid_request",
             "request": {
                 "headers": journal.redact_headers(request.headers),
-                "body": journal.summarise_body(call.body if not is_malformed(call.body) else None, secret),
+                "body": None if is_malformed(call.body) else journal.summarise_body(call.body, raw, secret),
             },
-            "response": {"body": journal.summarise_body(answer.body, secret)},
+            "response": {"body": journal.summarise_body(answer.body, content, secret)},
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         seq = await self.runtime.store.journal_append(entry)
@@ -259,6 +260,15 @@ async def _read(request: Request) -> tuple[bytes, bool]:
             return b"", True
         chunks.append(chunk)
     return b"".join(chunks), False
+
+
+def _base_url(request: Request) -> str:
+    """Scheme and host the client used, from the scope (cheaper than building ``request.url``)."""
+    host = request.headers.get("host")
+    if host is None:
+        server = request.scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{request.scope.get('scheme', 'http')}://{host}"
 
 
 def _level(value: str | None, default: Level) -> Level:

@@ -54,10 +54,18 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def summarise_body(body: Any, secret_fields: Iterable[str] = ()) -> Any:
+def summarise_body(body: Any, encoded: bytes, secret_fields: Iterable[str] = ()) -> Any:
+    """``body`` as the journal keeps it. ``encoded`` is its wire form: when no run between two
+    quotes is longer than a kept string (the common case), no walk over the value is needed."""
     if isinstance(body, bytes | bytearray):
         return f"<{len(body)} bytes>"
-    return redact(body, secret_fields)
+    if len(encoded) > LONG_STRING and max(map(len, encoded.split(b'"'))) > LONG_STRING:
+        return redact(body, secret_fields)
+    if isinstance(body, dict):
+        secrets = [k for k in secret_fields if isinstance(body.get(k), str)]
+        if secrets:
+            return {**body, **{k: redact_key(body[k]) for k in secrets}}
+    return body
 
 
 def matches(entry: Mapping[str, Any], filters: Mapping[str, str | None]) -> bool:

@@ -11,7 +11,7 @@ the same ``mock-no_face`` key on every call still walks the whole flow.
 
 from __future__ import annotations
 
-import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,10 +53,14 @@ class Example:
     value: Any = field(repr=False)
     summary: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    _text: str = field(default="", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_text", json.dumps(self.value))
 
     def body(self) -> Any:
-        """A fresh copy of the example value, safe to fill in."""
-        return copy.deepcopy(self.value)
+        """A fresh copy of the example value, safe to fill in (a JSON round trip: ~10x deepcopy)."""
+        return json.loads(self._text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -200,6 +200,9 @@ def _openapi(provider: str) -> Any:
     from openapi_core import Config, OpenAPI
 
     # Object-store answers (XML error documents) are plain strings to the schemas that describe them.
-    text = {"application/xml": bytes.decode, "text/plain": bytes.decode}
-    config = Config(extra_media_type_deserializers=text)
+    def text(data: bytes) -> str:
+        return data.decode("utf-8", "replace")
+
+    text_types: dict[str, Callable[[bytes], Any]] = {"application/xml": text, "text/plain": text}
+    config = Config(extra_media_type_deserializers=text_types)
     return OpenAPI.from_dict(dict(load(provider).document), config=config)

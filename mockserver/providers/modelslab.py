@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import specs
 from mockserver import images, jobs
 from mockserver.jobs import Phase
 from mockserver.providers.base import Answer, Call, Provider
+from mockserver.runtime import Runtime
 
 DEFAULT_SIDE = {"headShot": 512, "enterpriseHeadShot": 512}
 """Without width/height the face image's size is used; the mock takes 512 (head_shot) or 1024."""
@@ -24,6 +26,15 @@ class Plugin(Provider):
         "stuck": "the job answers processing to every fetch and never completes",
     }
 
+    def __init__(self, spec: specs.ProviderSpec, runtime: Runtime) -> None:
+        super().__init__(spec, runtime)
+        # The spec links each generation to the fetch endpoint of its family (v6, enterprise, flux).
+        self._fetch_of = {
+            op.operation_id: spec.operation(op.links["FetchResult"])
+            for op in spec.operations
+            if "FetchResult" in op.links
+        }
+
     async def _generate(self, call: Call) -> Answer:
         scenario = call.scenario
         job_like = scenario in ("processing", "failed", "stuck")
@@ -37,8 +48,7 @@ class Plugin(Provider):
         samples = max(1, _int(body.get("samples"), 1))
         if samples > 1 and (width, height) == (512, 768):
             samples = 1  # documented quirk: at 512x768 only one image, whatever samples says
-        # The spec links each generation to the fetch endpoint of its family (v6, enterprise, flux).
-        fetch_op = self.spec.operation(self.spec.operation(call.operation_id).links["FetchResult"])
+        fetch_op = self._fetch_of[call.operation_id]
         links = []
         for i in range(samples):
             seed = _int(body.get("seed"), 0) or images.seed_from(self.runtime.config.seed, self.id, n)
