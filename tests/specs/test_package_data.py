@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import site
 import subprocess
 import sys
 import venv
@@ -22,10 +23,18 @@ def test_a_wheel_install_loads_every_spec(tmp_path: Path) -> None:
         timeout=300,
     )
     env_dir = tmp_path / "venv"
-    # System site-packages provide the dependencies; the package itself comes from the wheel,
-    # installed into the fresh environment, whose site-packages come first on sys.path.
-    venv.create(env_dir, with_pip=True, system_site_packages=True)
+    venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    # The dependencies come from this test run's environment, listed after the fresh
+    # environment's own site-packages (a plain path line: the editable install is not seen).
+    own = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    Path(own, "_test_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     (wheel,) = wheels.glob("headshot_mock-*.whl")
     subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, timeout=300
