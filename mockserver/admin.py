@@ -20,13 +20,15 @@ from starlette.routing import Route
 
 import specs
 from mockserver import jobs, journal
+from mockserver.config import parse_endpoint
 from mockserver.engine import Engine
-from mockserver.errors import AdminError, UnknownScenario
+from mockserver.errors import AdminError, ConfigError, UnknownScenario
 from mockserver.problems import problem
 from specs.errors import did_you_mean
 
 PREFIX = "/__mock"
 RULE_FIELDS = ("provider", "operation", "scenario", "times")
+ENDPOINT_FIELDS = ("provider", "url", "events", "secret")
 VERSION = "0.1.0"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -143,7 +145,22 @@ def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
         pid = provider_of(request.path_params["provider"])
         assert pid is not None
         data = await _json(request, optional=True)
-        job = await jobs.finish(runtime, pid, request.path_params["job_id"], data.get("state"))
+        plugin = engine.providers[pid]
+        wanted = data.get("state")
+        if wanted is not None and wanted not in plugin.final_states:
+            hint = did_you_mean(str(wanted), plugin.final_states)
+            raise AdminError(400, "Unknown final state", f"{pid} jobs end in one of them.{hint}")
+        on_state = plugin.on_job_state
+        current = await store.job_get(pid, request.path_params["job_id"])
+        if current is not None and current["done"] and wanted not in (None, current["final"]):
+            raise AdminError(409, "Job already finished", f"it already finished with {current['final']!r}.")
+        if current is not None and current["final"] is None and wanted is None:
+            raise AdminError(
+                409,
+                "No final state",
+                f'this job never ends by itself; say how: {{"state": one of {list(plugin.final_states)}}}.',
+            )
+        job = await jobs.finish(runtime, pid, request.path_params["job_id"], on_state, wanted)
         if job is None:
             raise AdminError(
                 404,
@@ -174,6 +191,71 @@ def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
             }
         )
 
+    async def list_endpoints(request: Request) -> Response:
+        pid = provider_of(request.query_params.get("provider"))
+        return JSONResponse({"endpoints": await store.endpoints(pid)})
+
+    async def add_endpoint(request: Request) -> Response:
+        data = await _json(request)
+        unknown = sorted(set(data) - set(ENDPOINT_FIELDS))
+        if unknown:
+            hints = " ".join(f"{name!r}.{did_you_mean(name, ENDPOINT_FIELDS)}" for name in unknown)
+            raise AdminError(400, "Unknown endpoint field", hints)
+        name = data.get("provider", "magichour")
+        if not isinstance(name, str) or not name:
+            raise AdminError(400, "Bad endpoint", f"provider must be a provider id, got {name!r}.")
+        pid = provider_of(name)
+        assert pid is not None
+        known = engine.providers[pid].webhook_events
+        if not known:
+            raise AdminError(
+                400,
+                "Nothing to register",
+                f"{pid} has no registered webhook endpoints "
+                "(ModelsLab posts to each request's `webhook` field).",
+            )
+        url, inline_secret = _parse(_required(data, "url"))
+        if inline_secret:
+            raise AdminError(400, "Bad endpoint", "put the secret in `secret`, not after '#' in the URL.")
+        events = data.get("events")
+        if events is not None:
+            if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+                raise AdminError(
+                    400,
+                    "Bad endpoint",
+                    f"events must be a non-empty list of names or null (all), got {events!r}.",
+                )
+            for event in events:
+                if event not in known:
+                    raise AdminError(400, "Unknown event", f"{event!r}.{did_you_mean(event, known)}")
+        secret = data.get("secret")
+        if secret is not None and (not isinstance(secret, str) or not secret):
+            raise AdminError(
+                400, "Bad endpoint", "secret must be a non-empty string or null (the mock's default)."
+            )
+        endpoint = await store.endpoint_add({"provider": pid, "url": url, "events": events, "secret": secret})
+        return JSONResponse(endpoint, status_code=201)
+
+    async def clear_endpoints(request: Request) -> Response:
+        await store.endpoints_clear()
+        return Response(status_code=204)
+
+    async def list_deliveries(request: Request) -> Response:
+        pid = provider_of(request.query_params.get("provider"))
+        return JSONResponse({"deliveries": await store.deliveries(pid)})
+
+    async def drain(request: Request) -> Response:
+        try:
+            timeout = float(request.query_params.get("timeout", "10"))
+            if not (math.isfinite(timeout) and timeout >= 0):
+                raise ValueError(timeout)
+            await runtime.drain(timeout=timeout)
+        except ValueError:
+            raise AdminError(400, "Bad timeout", "timeout must be a finite number of seconds >= 0.") from None
+        except TimeoutError as exc:
+            raise AdminError(409, "Still running", str(exc)) from None
+        return Response(status_code=204)
+
     async def reset(request: Request) -> Response:
         await store.reset()
         return Response(status_code=204)
@@ -193,6 +275,11 @@ def routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
         ("/jobs", list_jobs, ["GET"]),
         ("/jobs/{provider}/{job_id}/finish", finish_job, ["POST"]),
         ("/clock", clock, ["GET", "POST"]),
+        ("/webhooks/endpoints", list_endpoints, ["GET"]),
+        ("/webhooks/endpoints", add_endpoint, ["POST"]),
+        ("/webhooks/endpoints", clear_endpoints, ["DELETE"]),
+        ("/webhooks/deliveries", list_deliveries, ["GET"]),
+        ("/idle", drain, ["POST"]),
         ("/reset", reset, ["POST"]),
         ("/openapi.json", openapi, ["GET"]),
     ]
@@ -238,6 +325,13 @@ async def _json(request: Request, *, optional: bool = False) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise AdminError(400, "Malformed JSON", f"Expected a JSON object, got {type(data).__name__}.")
     return data
+
+
+def _parse(url: str) -> tuple[str, str | None]:
+    try:
+        return parse_endpoint(url)
+    except ConfigError as exc:
+        raise AdminError(400, "Bad endpoint", str(exc)) from None
 
 
 def _no_constants(name: str) -> Any:

@@ -3,9 +3,10 @@ the admin API. Nothing is built at import time."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,12 +19,14 @@ import specs
 from mockserver import admin, files
 from mockserver.config import MockConfig
 from mockserver.engine import Bound, Engine
+from mockserver.errors import UnknownScenario
 from mockserver.problems import problem
 from mockserver.providers import plugin_for
 from mockserver.providers.base import Provider
 from mockserver.runtime import Runtime
 from mockserver.scenarios import ScenarioBook
 from mockserver.store import MemoryStore, Store
+from mockserver.webhooks import Dispatcher
 
 
 def create_app(*, config: MockConfig | None = None, store: Store | None = None, **options: Any) -> Starlette:
@@ -36,7 +39,11 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     config = config.replace(**options) if config is not None else MockConfig.load(overrides=options)
     store = store if store is not None else MemoryStore(journal_limit=config.journal_limit)
     runtime = Runtime(config, store)
+    runtime.webhooks = Dispatcher(runtime)
     providers: dict[str, Provider] = {pid: plugin_for(pid)(specs.load(pid), runtime) for pid in config.served}
+    known = {name for provider in providers.values() for name in provider.scenarios.names}
+    if config.scenario not in known:
+        raise UnknownScenario(config.scenario, known, where=f"providers {', '.join(providers)}")
     engine = Engine(runtime, providers)
     mounts = {pid: "" if config.root_provider else f"/{pid}" for pid in providers}
     routes: list[BaseRoute] = [
@@ -44,10 +51,13 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
         *files.routes(runtime),
         *admin.routes(engine, mounts),
     ]
-    app = Starlette(
-        routes=routes,
-        exception_handlers={HTTPException: _not_found(routes)},
-    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await runtime.close()
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found(routes)}, lifespan=lifespan)
     app.state.engine = engine
     app.state.runtime = runtime
     app.state.mounts = mounts

@@ -8,12 +8,14 @@ read here and nowhere else.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -22,6 +24,7 @@ from mockserver.errors import ConfigError
 from specs.errors import did_you_mean
 
 Level = Literal["strict", "lenient"]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 LEVELS: tuple[Level, ...] = ("strict", "lenient")
 ENV_PREFIX = "HEADSHOT_MOCK_"
 
@@ -33,7 +36,7 @@ class MockConfig:
     providers: tuple[str, ...] = ()
     """Provider ids to serve; empty means every bundled provider."""
     root_provider: str | None = None
-    """Serve this one provider at ``/`` (base URL = host:port) instead of under ``/<id>``."""
+    """Serve this one provider at the root (its real base path on this host) instead of under ``/<id>``."""
     host: str = "127.0.0.1"
     port: int = 4010
     level: Level = "lenient"
@@ -52,6 +55,22 @@ class MockConfig:
     """Journal entries kept; the oldest are dropped."""
     public_url: str | None = None
     """Base URL to put in generated links (file, fetch, upload URLs); default: the request's."""
+    webhooks: tuple[str, ...] = ()
+    """Webhook endpoints registered at start (Magic Hour): ``URL`` or ``URL#secret``, all events."""
+    webhook_allow: tuple[str, ...] = ("127.0.0.0/8", "::1", "localhost")
+    """Where webhooks may go: IP networks and host names. Anything else is refused and recorded."""
+    webhook_timeout: float = 10.0
+    """Seconds one delivery attempt may take (real time)."""
+    webhook_attempts: int = 0
+    """Attempts per delivery; 0 = the provider's own policy (ModelsLab 1, Magic Hour 8)."""
+    webhook_backoff: float = 30.0
+    """First retry delay in provider-realistic seconds, doubling each time (times time_scale)."""
+    webhook_delay: float = 0.0
+    """Chaos: real seconds added before every delivery."""
+    webhook_duplicates: int = 0
+    """Chaos: extra copies of every delivery (a receiver must be idempotent)."""
+    webhook_reorder: bool = False
+    """Chaos: deliver a job's final event before the ones that preceded it."""
 
     def __post_init__(self) -> None:
         known = specs.providers()
@@ -67,6 +86,14 @@ class MockConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.journal_limit < 1:
             raise ConfigError(f"journal_limit must be >= 1, got {self.journal_limit}")
+        for name in ("webhook_timeout", "webhook_backoff", "webhook_delay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.webhook_attempts < 0 or self.webhook_duplicates < 0:
+            raise ConfigError("webhook_attempts and webhook_duplicates must be >= 0")
+        parse_allow(self.webhook_allow)
+        for endpoint in self.webhooks:
+            parse_endpoint(endpoint)
 
     @property
     def served(self) -> tuple[str, ...]:
@@ -101,6 +128,32 @@ class MockConfig:
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         _check_names(values, "option")
         return cls(**{k: _coerce(k, v) for k, v in values.items()})
+
+
+def parse_allow(entries: tuple[str, ...]) -> tuple[tuple[Network, ...], frozenset[str]]:
+    networks: list[Network] = []
+    names: set[str] = set()
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            if not entry or "/" in entry or " " in entry:
+                raise ConfigError(
+                    f"webhook_allow entry {entry!r} is neither an IP network (127.0.0.0/8) nor a host name"
+                ) from None
+            names.add(entry.lower())
+    return tuple(networks), frozenset(names)
+
+
+def parse_endpoint(text: str) -> tuple[str, str | None]:
+    """``URL`` or ``URL#secret`` → (url, secret)."""
+    url, _, secret = text.partition("#")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"Webhook endpoint {text!r} must be an http(s) URL, optionally followed by #secret."
+        )
+    return url, secret or None
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(MockConfig)}
@@ -154,7 +207,7 @@ def _coerce(name: str, value: Any) -> Any:
     """Turn strings from the environment or a file into the field's type, with a clear error."""
     default = _FIELDS[name].default
     try:
-        if name == "providers":
+        if name in ("providers", "webhooks", "webhook_allow"):
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(p.strip() for p in items if p.strip())
         if isinstance(default, bool):
@@ -164,6 +217,6 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(default, float):
             return float(value)
     except (TypeError, ValueError):
-        kind = type(default).__name__
+        kind = {"int": "whole number", "float": "number"}.get(type(default).__name__, type(default).__name__)
         raise ConfigError(f"Option {name!r} must be a {kind}, got {value!r}.") from None
     return value

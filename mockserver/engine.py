@@ -95,14 +95,15 @@ class Engine:
         provider, op, config = bound.provider, bound.op, self.runtime.config
         headers = request.headers
         raw, too_big = await _read(request)
-        body, findings = bound.validator.parse_body(raw, headers.get("content-type", ""))
         if too_big:
-            findings.append(Finding("body", "", f"is larger than {MAX_BODY} bytes", "lenient"))
+            body, findings = None, [Finding("body", "", f"is larger than {MAX_BODY} bytes", "lenient")]
+        else:
+            body, findings = bound.validator.parse_body(raw, headers.get("content-type", ""))
         findings += bound.validator.check_parameters(request.path_params, request.query_params, headers)
         credential = bound.credential(headers, body)
         level = _level(headers.get(LEVEL_HEADER), config.level)
-        missing_key = bound.credential_required and credential is None
         unusable = is_malformed(body) or too_big
+        missing_key = bound.credential_required and credential is None and not unusable
         # A call refused before any scenario could answer it does not use up an admin rule.
         selection = await self._select(request, bound, credential, rules=not (unusable or missing_key))
         if not unusable:
@@ -131,9 +132,10 @@ class Engine:
             mount=bound.mount,
         )
         rejected = [f for f in findings if f.rejected_at(level)]
+        refused = False
         auth_failure = next((examples[n] for n in MISSING_KEY_ANSWERS if n in examples), None)
         if unusable:
-            call.scenario = "invalid_request"
+            refused = True
             answer = provider.reject(call, rejected)
         elif missing_key and auth_failure is not None:
             call.scenario, call.example = auth_failure.name, auth_failure
@@ -141,7 +143,7 @@ class Engine:
         elif scenario in BEFORE_VALIDATION and scenario in examples:
             answer = provider.example_answer(call)
         elif rejected:
-            call.scenario = "invalid_request"
+            refused = True
             answer = provider.reject(call, rejected)
         else:
             if scenario == "slow":
@@ -152,10 +154,13 @@ class Engine:
                 answer = await provider.answer(call)
             except Rejected as exc:
                 findings += exc.findings
-                call.scenario = "invalid_request"
+                refused = True
                 answer = provider.reject(call, exc.findings)
         answer.headers.update(await provider.headers(call, answer))
-        return await self._respond(request, bound, call, raw, selection, level, findings, answer, started)
+        answer.scenario = answer.scenario or call.scenario
+        return await self._respond(
+            request, bound, call, raw, selection, level, findings, answer, refused, started
+        )
 
     async def _select(
         self, request: Request, bound: Bound, credential: str | None, *, rules: bool
@@ -205,10 +210,13 @@ class Engine:
         level: Level,
         findings: list[Finding],
         answer: Answer,
+        refused: bool,
         started: float,
     ) -> Response:
         if isinstance(answer.body, bytes | bytearray):
             content: bytes = bytes(answer.body)
+        elif isinstance(answer.body, str) and not (answer.media_type or "").endswith("json"):
+            content = answer.body.encode()
         elif answer.body is None and answer.media_type is None:
             content = b""
         else:
@@ -221,13 +229,13 @@ class Engine:
             "method": request.method,
             "path": request.scope["path"],
             "query": request.scope["query_string"].decode("latin-1"),
-            "scenario": call.scenario,
+            "scenario": answer.scenario,
             "scenario_source": selection.source,
             "requested_scenario": selection.scenario,
             "level": level,
             "status": answer.status,
             "findings": [f.as_dict() for f in findings],
-            "rejected": call.scenario == "invalid_request" and selection.scenario != "invalid_request",
+            "rejected": refused,
             "request": {
                 "headers": journal.redact_headers(request.headers),
                 "body": None if is_malformed(call.body) else journal.summarise_body(call.body, raw, secret),
@@ -238,7 +246,7 @@ class Engine:
         seq = await self.runtime.store.journal_append(entry)
         headers = {
             **answer.headers,
-            "x-mock-scenario": call.scenario,
+            "x-mock-scenario": str(answer.scenario),
             "x-mock-validation": f"{level}; violations={len(findings)}",
             "x-mock-request-id": str(seq),
         }

@@ -7,21 +7,64 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mockserver.config import MockConfig
 from mockserver.images import Recipe
 from mockserver.store import Store
 
+if TYPE_CHECKING:
+    from mockserver.webhooks import Dispatcher
+
 FILES_PATH = "/__mock/files"
+log = logging.getLogger("headshot_mock")
+
+
+TICK = 0.02
+"""How often (real seconds) background work re-reads the mock clock."""
 
 
 class Runtime:
     def __init__(self, config: MockConfig, store: Store) -> None:
         self.config = config
         self.store = store
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.webhooks: Dispatcher  # set by create_app (the dispatcher needs the runtime first)
+
+    # background work ----------------------------------------------------------------------
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` beside request handling (job drivers, webhook deliveries)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("headshot-mock background work failed", exc_info=task.exception())
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for the background work now running (and what it starts) to end."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._tasks:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(f"{len(self._tasks)} background tasks still running after {timeout} s")
+            await asyncio.wait(set(self._tasks), timeout=left)
+
+    async def close(self) -> None:
+        """Cancel background work (server shutdown)."""
+        tasks = set(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def tick(self) -> None:
+        await asyncio.sleep(TICK)
 
     # clock ----------------------------------------------------------------------------------
     async def now(self) -> float:

@@ -59,6 +59,23 @@ class Store(Protocol):
 
     async def upload_get(self, key: str) -> tuple[bytes, Record] | None: ...
 
+    # webhooks ---------------------------------------------------------------------------------
+    async def endpoint_add(self, endpoint: Record) -> Record:
+        """Register a webhook endpoint (assigns ``id``)."""
+        ...
+
+    async def endpoints(self, provider: str | None = None) -> list[Record]: ...
+
+    async def endpoints_clear(self) -> None: ...
+
+    async def delivery_put(self, delivery: Record) -> Record:
+        """Create (no ``id`` yet: one is assigned) or update a delivery record."""
+        ...
+
+    async def deliveries(self, provider: str | None = None) -> list[Record]:
+        """Oldest first; bounded like the journal."""
+        ...
+
     # ids ----------------------------------------------------------------------------------
     async def next_number(self, name: str) -> int:
         """1, 2, 3, … per ``name``: the basis of deterministic ids."""
@@ -73,17 +90,25 @@ class Store(Protocol):
         ...
 
     async def reset(self) -> None:
-        """Forget everything: journal, rules, jobs, files, uploads, counters and the clock offset."""
+        """Forget everything: journal, rules, jobs, webhooks, files, uploads, counters, clock offset."""
         ...
 
 
 class MemoryStore:
     """The default store: one process, nothing to install. Bounded everywhere."""
 
-    def __init__(self, *, journal_limit: int = 1000, max_uploads: int = 256, max_files: int = 10_000) -> None:
+    def __init__(
+        self,
+        *,
+        journal_limit: int = 1000,
+        max_uploads: int = 256,
+        max_files: int = 10_000,
+        max_jobs: int = 10_000,
+    ) -> None:
         self._journal_limit = journal_limit
         self._max_uploads = max_uploads
         self._max_files = max_files
+        self._max_jobs = max_jobs
         self.reset_sync()
 
     def reset_sync(self) -> None:
@@ -91,7 +116,11 @@ class MemoryStore:
         self._seq = itertools.count(1)
         self._rules: list[Record] = []
         self._rule_ids = itertools.count(1)
-        self._jobs: dict[tuple[str, str], Record] = {}
+        self._jobs: OrderedDict[tuple[str, str], Record] = OrderedDict()
+        self._endpoints: list[Record] = []
+        self._endpoint_ids = itertools.count(1)
+        self._deliveries: OrderedDict[int, Record] = OrderedDict()
+        self._delivery_ids = itertools.count(1)
         self._files: OrderedDict[str, Record] = OrderedDict()
         self._uploads: OrderedDict[str, tuple[bytes, Record]] = OrderedDict()
         self._counters: dict[str, int] = {}
@@ -134,6 +163,7 @@ class MemoryStore:
 
     async def job_put(self, provider: str, job_id: str, job: Record) -> None:
         self._jobs[(provider, job_id)] = job
+        _trim(self._jobs, self._max_jobs)
 
     async def job_get(self, provider: str, job_id: str) -> Record | None:
         return self._jobs.get((provider, job_id))
@@ -155,6 +185,27 @@ class MemoryStore:
     async def upload_get(self, key: str) -> tuple[bytes, Record] | None:
         return self._uploads.get(key)
 
+    async def endpoint_add(self, endpoint: Record) -> Record:
+        endpoint = {**endpoint, "id": next(self._endpoint_ids)}
+        self._endpoints.append(endpoint)
+        return dict(endpoint)
+
+    async def endpoints(self, provider: str | None = None) -> list[Record]:
+        return [dict(e) for e in self._endpoints if provider in (None, e["provider"])]
+
+    async def endpoints_clear(self) -> None:
+        self._endpoints.clear()
+
+    async def delivery_put(self, delivery: Record) -> Record:
+        if "id" not in delivery:
+            delivery["id"] = next(self._delivery_ids)
+        self._deliveries[delivery["id"]] = delivery
+        _trim(self._deliveries, self._journal_limit)
+        return delivery
+
+    async def deliveries(self, provider: str | None = None) -> list[Record]:
+        return [d for d in self._deliveries.values() if provider in (None, d["provider"])]
+
     async def next_number(self, name: str) -> int:
         self._counters[name] = self._counters.get(name, 0) + 1
         return self._counters[name]
@@ -170,7 +221,7 @@ class MemoryStore:
         self.reset_sync()
 
 
-def _trim(items: OrderedDict[str, Any], limit: int) -> None:
+def _trim(items: OrderedDict[Any, Any], limit: int) -> None:
     while len(items) > limit:
         items.popitem(last=False)
 

@@ -120,9 +120,11 @@ class RequestValidator:
         if self._accepted is None:
             return _schema_findings(self._strict, body, "body", "lenient")
         accepted = _schema_findings(self._accepted, body, "body", "lenient")
-        if accepted:
-            return accepted
-        return _schema_findings(self._strict, body, "body", "strict")
+        strict = _schema_findings(self._strict, body, "body", "strict")
+        if not accepted:
+            return strict
+        seen = {(f.field, f.message) for f in accepted}
+        return accepted + [f for f in strict if (f.field, f.message) not in seen]
 
     def check_parameters(
         self, path: Mapping[str, str], query: Mapping[str, str], headers: Mapping[str, str]

@@ -61,6 +61,8 @@ class Plugin(Provider):
         }
         if limited:
             out["retry-after"] = str(max(1, reset - int(now)))
+        else:
+            answer.headers.pop("retry-after", None)  # the spec's example value; only a 429 says when
         return out
 
 

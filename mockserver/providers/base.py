@@ -7,6 +7,7 @@ and write through ``self.runtime`` (clock, ids, files, store).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -24,6 +25,8 @@ class Answer:
     """A JSON value, or ``bytes`` sent as they are."""
     media_type: str | None = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    scenario: str | None = None
+    """The scenario (example name) that answered; the chosen one when None."""
 
 
 @dataclass(slots=True)
@@ -72,6 +75,10 @@ class Provider:
     id: ClassVar[str] = ""
     lifecycles: ClassVar[Mapping[str, str]] = {}
     """Scenario names the plug-in implements beyond the spec's examples, with summaries."""
+    final_states: ClassVar[tuple[str, ...]] = ()
+    """States a job can end in (what the admin API accepts when finishing one)."""
+    webhook_events: ClassVar[tuple[str, ...]] = ()
+    """Events a registered webhook endpoint can subscribe to (none: nothing to register)."""
 
     def __init__(self, spec: specs.ProviderSpec, runtime: Runtime) -> None:
         self.spec = spec
@@ -100,7 +107,11 @@ class Provider:
         example = call.examples.get(name) if name else call.example
         if example is None:
             raise LookupError(f"{self.id}.{call.operation_id} has no example {name or call.scenario!r}")
-        return Answer(example.status, example.body(), example.media_type, dict(example.headers))
+        return Answer(example.status, example.body(), example.media_type, dict(example.headers), example.name)
+
+    def example_answer_body(self, operation_id: str, name: str) -> Any:
+        """A fresh copy of one of an operation's named response examples."""
+        return self.scenarios.examples(operation_id)[name].body()
 
     def reject(self, call: Call, findings: list[Finding]) -> Answer:
         """The provider's own answer to a request it refuses, naming the offending fields.
@@ -111,7 +122,9 @@ class Provider:
         named = [call.examples[n] for n in REJECTION_EXAMPLES if n in call.examples]
         fallback = [ex for ex in call.examples.values() if 400 <= ex.status < 500]
         example = (named or fallback)[0]
-        answer = Answer(example.status, example.body(), example.media_type, dict(example.headers))
+        answer = Answer(
+            example.status, example.body(), example.media_type, dict(example.headers), "invalid_request"
+        )
         answer.body = self.with_message(answer.body, "; ".join(str(f) for f in findings))
         return answer
 
@@ -123,6 +136,15 @@ class Provider:
                     body[key] = message
                     return body
         return body
+
+    async def on_job_state(self, job: dict[str, Any], state: str) -> None:
+        """A job of this provider entered ``state`` (its final one included): send webhooks."""
+
+    def webhook_example(self, webhook: str, name: str) -> Any:
+        """A fresh copy of a named example of one of the spec's ``webhooks`` request bodies."""
+        item = self.spec.resolve(self.spec.document["webhooks"][webhook])
+        media = self.spec.resolve(item["post"]["requestBody"])["content"]["application/json"]
+        return json.loads(json.dumps(self.spec.resolve(media["examples"][name])["value"]))
 
     async def headers(self, call: Call, answer: Answer) -> dict[str, str]:
         """Headers the provider adds to every answer (agent.ai's rate-limit headers)."""

@@ -3,13 +3,18 @@ charged at creation and refunded on error."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
+import specs
 from mockserver import images, jobs
+from mockserver.config import parse_endpoint
 from mockserver.jobs import Phase
 from mockserver.providers.base import Answer, Call, Provider, Rejected
-from mockserver.runtime import iso
+from mockserver.runtime import Runtime, iso
+from mockserver.signing import magichour_headers
 from mockserver.validation import Finding
+from mockserver.webhooks import Outgoing
 
 CREDITS = 50
 """Credits per headshot (H9, H1; C23)."""
@@ -42,6 +47,10 @@ LIFECYCLES: dict[str, tuple[str | None, dict[str, str] | None, bool]] = {
     "canceled": ("canceled", None, True),
     "stuck": (None, None, True),
 }
+EVENTS = {"rendering": "image.started", "complete": "image.completed", "error": "image.errored"}
+"""Image events (H6); a canceled project fires none."""
+WEBHOOK_ATTEMPTS = 8
+"""Non-2xx deliveries are retried with exponential backoff (for up to 24 h at the provider, H4)."""
 STATE_EXAMPLE = {
     "queued": "queued",
     "rendering": "processing",
@@ -53,6 +62,13 @@ STATE_EXAMPLE = {
 
 class Plugin(Provider):
     id: ClassVar[str] = "magichour"
+
+    def __init__(self, spec: specs.ProviderSpec, runtime: Runtime) -> None:
+        super().__init__(spec, runtime)
+        self._configured = [parse_endpoint(text) for text in runtime.config.webhooks]
+
+    webhook_events: ClassVar[tuple[str, ...]] = tuple(EVENTS.values())
+    final_states: ClassVar[tuple[str, ...]] = ("complete", "error", "canceled")
     lifecycles: ClassVar[dict[str, str]] = {
         "error": "the project ends with status error (error object unknown_error), credits refunded",
         "stuck": "the project stays queued/rendering forever",
@@ -117,10 +133,15 @@ class Plugin(Provider):
             phases=list(PHASES),
             final=final,
             created_at=now,
-            data={"name": call.body.get("name") or f"Ai Headshot - {iso(now)}", "error": error, "n": n},
+            data={
+                "name": call.body.get("name") or f"Ai Headshot - {iso(now)}",
+                "error": error,
+                "n": n,
+                "base_url": call.base_url,
+            },
             stepwise=stepwise,
         )
-        await self.runtime.store.job_put(self.id, project_id, job)
+        await jobs.create(self.runtime, job, self.on_job_state)
         answer = self.example_answer(call, "success")
         answer.body.update(id=project_id, credits_charged=CREDITS, frame_cost=CREDITS)
         return answer
@@ -131,7 +152,9 @@ class Plugin(Provider):
         job = await jobs.poll(self.runtime, self.id, call.path_params["id"])
         if job is None:
             return self.example_answer(call, "not_found")
-        return await self._project(call, job)
+        answer = self.example_answer(call, "success")
+        answer.body = await self._project(job)
+        return answer
 
     async def on_deleteImageProject(self, call: Call) -> Answer:
         if call.example is not None and call.example.name != "success":
@@ -143,13 +166,14 @@ class Plugin(Provider):
         await self.runtime.store.job_put(self.id, job["id"], job)
         return self.example_answer(call, "success")
 
-    async def _project(self, call: Call, job: dict[str, Any]) -> Answer:
+    async def _project(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The image project as GET /v1/image-projects/{id} (and every webhook) shows it."""
         state = job["state"]
-        answer = self.example_answer(call, STATE_EXAMPLE[state])
+        project: dict[str, Any] = self.example_answer_body("getImageProject", STATE_EXAMPLE[state])
         charged = 0 if state in ("error", "canceled") else CREDITS
         downloads = []
         if state == "complete" and not job.get("deleted"):
-            expires = (job["finished_at"] or await self.runtime.now()) + DOWNLOAD_TTL
+            finished = job["finished_at"] or await self.runtime.now()
             recipe = images.Recipe(
                 images.seed_from(self.runtime.config.seed, self.id, job["data"]["n"]),
                 0,
@@ -157,11 +181,14 @@ class Plugin(Provider):
                 LONG_SIDE,
                 "png",
             )
+            expires_in = finished + DOWNLOAD_TTL - await self.runtime.now()
             path = await self.runtime.publish(
-                recipe, name=f"{job['id']}-0.png", provider=self.id, expires_in=DOWNLOAD_TTL, job=job["id"]
+                recipe, name=f"{job['id']}-0.png", provider=self.id, expires_in=expires_in, job=job["id"]
             )
-            downloads.append({"url": call.url(path), "expires_at": iso(expires)})
-        answer.body.update(
+            downloads.append(
+                {"url": job["data"]["base_url"] + path, "expires_at": iso(finished + DOWNLOAD_TTL)}
+            )
+        project.update(
             id=job["id"],
             name=job["data"]["name"],
             status=state,
@@ -173,7 +200,43 @@ class Plugin(Provider):
             downloads=downloads,
             error=job["data"]["error"] if state == "error" else None,
         )
-        return answer
+        return project
+
+    async def on_job_state(self, job: dict[str, Any], state: str) -> None:
+        """Signed ``image.*`` events to every registered endpoint that wants them (H4, H6)."""
+        event = EVENTS.get(state)
+        if event is None:
+            return
+        endpoints = [
+            *({"url": url, "secret": secret, "events": None} for url, secret in self._configured),
+            *await self.runtime.store.endpoints(self.id),
+        ]
+        if not endpoints:
+            return
+        job = {**job, "state": state}
+        body = json.dumps({"type": event, "payload": await self._project(job)}).encode()
+        now = int(await self.runtime.now())
+        for endpoint in endpoints:
+            if endpoint["events"] is not None and event not in endpoint["events"]:
+                continue
+            secret = endpoint["secret"] or self.default_secret
+            await self.runtime.webhooks.send(
+                Outgoing(
+                    provider=self.id,
+                    event=event,
+                    url=endpoint["url"],
+                    body=body,
+                    headers={"content-type": "application/json", **magichour_headers(secret, now, body)},
+                    attempts=WEBHOOK_ATTEMPTS,
+                    group=job["id"],
+                    last=state != "rendering",
+                )
+            )
+
+    @property
+    def default_secret(self) -> str:
+        """The secret of endpoints registered without one (deterministic from the seed)."""
+        return f"whsec_{self.runtime.token('webhook-secret', length=32)}"
 
     def _signature(self, path: str) -> str:
         return self.runtime.token("upload", path, length=16)

@@ -3,6 +3,7 @@ fetch endpoint their spec links them to (v6, enterprise image editing, enterpris
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 import specs
@@ -10,6 +11,7 @@ from mockserver import images, jobs
 from mockserver.jobs import Phase
 from mockserver.providers.base import Answer, Call, Provider
 from mockserver.runtime import Runtime
+from mockserver.webhooks import Outgoing
 
 DEFAULT_SIDE = {"headShot": 512, "enterpriseHeadShot": 512}
 """Without width/height the face image's size is used; the mock takes 512 (head_shot) or 1024."""
@@ -22,6 +24,7 @@ FIRST_ID = 12_200_000
 
 class Plugin(Provider):
     id: ClassVar[str] = "modelslab"
+    final_states: ClassVar[tuple[str, ...]] = ("success", "failed")
     lifecycles: ClassVar[dict[str, str]] = {
         "stuck": "the job answers processing to every fetch and never completes",
     }
@@ -43,6 +46,7 @@ class Plugin(Provider):
         body: dict[str, Any] = call.body
         n = await self.runtime.number(self.id, "generation")
         job_id = str(FIRST_ID + n)
+        seed = _int(body.get("seed"), 0) or images.seed_from(self.runtime.config.seed, self.id, n) % 2**32
         default = DEFAULT_SIDE.get(call.operation_id, 1024)
         width, height = _int(body.get("width"), default), _int(body.get("height"), default)
         samples = max(1, _int(body.get("samples"), 1))
@@ -51,7 +55,6 @@ class Plugin(Provider):
         fetch_op = self._fetch_of[call.operation_id]
         links = []
         for i in range(samples):
-            seed = _int(body.get("seed"), 0) or images.seed_from(self.runtime.config.seed, self.id, n)
             recipe = images.Recipe(images.seed_from(seed, body.get("prompt")), i, width, height, "png")
             path = await self.runtime.publish(
                 recipe,
@@ -71,29 +74,36 @@ class Plugin(Provider):
             phases=phases,
             final=final,
             created_at=await self.runtime.now(),
-            data={"fetch": fetch_op.operation_id, "output": links, "track_id": body.get("track_id")},
+            data={
+                "fetch": fetch_op.operation_id,
+                "output": links,
+                "webhook": body.get("webhook"),
+                "track_id": body.get("track_id"),
+                "meta": _meta(body, width, height, samples, seed, self.runtime.token("prefix", n, length=32)),
+            },
             stepwise=True,
         )
-        await self.runtime.store.job_put(self.id, job_id, job)
-        meta = _meta(body, width, height, samples)
+        meta = job["data"]["meta"]
         if job_like:
+            await jobs.create(self.runtime, job, self.on_job_state)
             answer = self.example_answer(call, "processing")
             answer.body.update(
                 id=int(job_id),
                 fetch_result=self.operation_url(call, fetch_op.operation_id, id=job_id),
                 future_links=links,
                 eta=int(QUEUE_SECONDS),
-                meta={**answer.body.get("meta", {}), **meta},
+                meta=meta,
             )
             return answer
         await self.runtime.sleep(GENERATION_SECONDS)
+        await jobs.create(self.runtime, job, self.on_job_state)
         answer = self.example_answer(call, "success")
         answer.body.update(
             id=int(job_id),
             output=links,
             proxy_links=links,
             generationTime=GENERATION_SECONDS,
-            meta={**answer.body.get("meta", {}), **meta},
+            meta=meta,
         )
         return answer
 
@@ -113,6 +123,29 @@ class Plugin(Provider):
         elif state == "failed":
             answer.body["id"] = int(job_id)
         return answer
+
+    async def on_job_state(self, job: dict[str, Any], state: str) -> None:
+        """ModelsLab POSTs the result to the request's ``webhook``, unsigned, once (M7)."""
+        url = job["data"].get("webhook")
+        if not url or state not in ("success", "failed"):
+            return
+        payload = self.webhook_example("generationResult", state)
+        payload.update(id=int(job["id"]), track_id=job["data"].get("track_id"))
+        if state == "success":
+            payload.update(
+                output=job["data"]["output"], generationTime=GENERATION_SECONDS, meta=job["data"]["meta"]
+            )
+        await self.runtime.webhooks.send(
+            Outgoing(
+                provider=self.id,
+                event=f"generation.{state}",
+                url=url,
+                body=json.dumps(payload).encode(),
+                headers={"content-type": "application/json"},
+                attempts=1,  # generation webhooks are best-effort, never retried (M7)
+                group=job["id"],
+            )
+        )
 
     on_headShot = _generate
     on_fluxHeadshot = _generate
@@ -134,7 +167,9 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-def _meta(body: dict[str, Any], width: int, height: int, samples: int) -> dict[str, Any]:
+def _meta(
+    body: dict[str, Any], width: int, height: int, samples: int, seed: int, prefix: str
+) -> dict[str, Any]:
     """The ``meta`` echo, with ModelsLab's yes/no strings for booleans."""
 
     def yes_no(value: Any) -> str:
@@ -149,8 +184,12 @@ def _meta(body: dict[str, Any], width: int, height: int, samples: int) -> dict[s
         "samples": samples,
         "base64": yes_no(body.get("base64", False)),
         "safety_checker": yes_no(body.get("safety_checker", False)),
+        "seed": seed,
+        "file_prefix": f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-{prefix[20:]}",
+        "outdir": "out",
+        "temp": "no",
     }
-    for key in ("guidance_scale", "num_inference_steps", "seed", "safety_checker_type"):
+    for key in ("guidance_scale", "num_inference_steps", "safety_checker_type"):
         if body.get(key) is not None:
             meta[key] = body[key]
     return meta

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+import respx
 from openapi_core import Config, OpenAPI
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from openapi_core.testing import MockRequest, MockResponse
@@ -22,9 +23,14 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
-from mockserver import MockConfig, admin, create_app
+from mockserver import BackgroundServer, MockConfig, admin, create_app
 from mockserver.runtime import iso
+from mockserver.signing import verify_magichour
 
 BASE_URL = "http://127.0.0.1:4010"
 DOC = admin.document()
@@ -38,6 +44,9 @@ PORTRAIT = "/idphoto/api/generate-portrait"
 HEADSHOT = "/modelslab/api/v6/image_editing/head_shot"
 FLUX = "/modelslab/api/v6/image_editing/flux_headshot"
 AGENTAI = "/agentai/v1/action/instant_headshot_run_headshot_generation"
+MAGICHOUR = "/magichour/v1/ai-headshot-generator"
+ENDPOINTS = "/__mock/webhooks/endpoints"
+DELIVERIES = "/__mock/webhooks/deliveries"
 LONG_IMAGE = "data:image/jpeg;base64," + "A" * 400
 
 
@@ -590,25 +599,39 @@ async def test_misspelt_rule_field_suggests_the_right_one(client: httpx.AsyncCli
 
 async def test_jobs_list_and_finish(client: httpx.AsyncClient) -> None:
     assert (await client.get("/__mock/jobs")).json() == {"jobs": []}
-    created = await client.post(HEADSHOT, json=headshot(), headers={"x-mock-scenario": "processing"})
+    created = await client.post(HEADSHOT, json=headshot(), headers={"x-mock-scenario": "stuck"})
     assert created.status_code == 200
     job_id = str(created.json()["id"])
+    assert (await client.post("/__mock/idle")).status_code == 204
     [job] = (await client.get("/__mock/jobs", params={"provider": "modelslab"})).json()["jobs"]
     assert (job["id"], job["provider"], job["operation"], job["scenario"]) == (
         job_id,
         "modelslab",
         "headShot",
-        "processing",
+        "stuck",
     )
     assert job["done"] is False
     assert (await client.get("/__mock/jobs", params={"provider": "idphoto"})).json() == {"jobs": []}
 
-    finished = await client.post(f"/__mock/jobs/modelslab/{job_id}/finish")
+    # A stuck job has no final state of its own: finishing it needs one.
+    assert_problem(await client.post(f"/__mock/jobs/modelslab/{job_id}/finish"), 409, "never ends")
+    assert_problem(
+        await client.post(f"/__mock/jobs/modelslab/{job_id}/finish", json={"state": "sucess"}),
+        400,
+        "Did you mean 'success'?",
+    )
+    finished = await client.post(f"/__mock/jobs/modelslab/{job_id}/finish", json={"state": "success"})
     assert finished.status_code == 200
     assert finished.json()["done"] is True
     assert finished.json()["state"] == "success"
+    same = await client.post(f"/__mock/jobs/modelslab/{job_id}/finish", json={"state": "success"})
+    assert same.status_code == 200, "finishing again in the same state changes nothing"
+    assert (same.json()["done"], same.json()["state"]) == (True, "success")
     again = await client.post(f"/__mock/jobs/modelslab/{job_id}/finish", json={"state": "failed"})
-    assert again.json()["state"] == "failed"
+    body = assert_problem(again, 409, "already finished", "'success'")
+    assert body["title"] == "Job already finished"
+    [job] = (await client.get("/__mock/jobs")).json()["jobs"]
+    assert job["state"] == "success"
 
 
 @pytest.mark.parametrize(
@@ -627,6 +650,306 @@ async def test_bad_job_calls_are_problems(
 ) -> None:
     method = "GET" if url.startswith("/__mock/jobs?") else "POST"
     assert_problem(await client.request(method, url, **kwargs), status, *needles)
+
+
+# -- webhooks, idle -------------------------------------------------------------------------------------
+
+FACE = {"assets": {"image_file_path": "https://example.com/face.jpg"}}
+
+
+class Receiver:
+    """A webhook receiver on a real loopback socket: records every POST, answers ``status``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, str], bytes]] = []
+        self.status = 200
+        self.url = ""
+
+    async def hook(self, request: Request) -> Response:
+        self.calls.append((request.url.path, dict(request.headers), await request.body()))
+        return Response(status_code=self.status)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rx = Receiver()
+    app = Starlette(routes=[Route("/{path:path}", rx.hook, methods=["POST"])])
+    with BackgroundServer(app) as server:
+        rx.url = server.url
+        yield rx
+
+
+@asynccontextmanager
+async def running_mock(**options: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A checked client of a fresh mock, shut down as a server would be (background work, webhook client)."""
+    app = create_app(config=MockConfig(**options))
+    async with app.router.lifespan_context(app), checked_client(app) as c:
+        yield c
+
+
+async def magichour_headshot(client: httpx.AsyncClient) -> str:
+    response = await client.post(MAGICHOUR, json=FACE, headers={"authorization": "Bearer k"})
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+async def idle(client: httpx.AsyncClient) -> None:
+    response = await client.post("/__mock/idle")
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+
+
+async def endpoints(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    response = await client.get(ENDPOINTS, params=params)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["endpoints"]
+    return found
+
+
+async def deliveries(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    response = await client.get(DELIVERIES, params=params)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["deliveries"]
+    return found
+
+
+async def test_webhook_endpoints_register_list_and_clear(client: httpx.AsyncClient) -> None:
+    assert await endpoints(client) == []
+    plain = await client.post(ENDPOINTS, json={"url": "http://127.0.0.1:8000/hook"})
+    assert plain.status_code == 201, plain.text
+    assert plain.json() == {
+        "id": plain.json()["id"],
+        "provider": "magichour",
+        "url": "http://127.0.0.1:8000/hook",
+        "events": None,
+        "secret": None,
+    }
+    chosen = {
+        "provider": "magichour",
+        "url": "https://localhost/hooks",
+        "events": ["image.completed"],
+        "secret": "whsec_test",
+    }
+    picky = await client.post(ENDPOINTS, json=chosen)
+    assert picky.status_code == 201
+    assert picky.json() == {**chosen, "id": picky.json()["id"]}
+    assert picky.json()["id"] > plain.json()["id"]
+    ipv6 = await client.post(ENDPOINTS, json={"url": "http://[::1]:9/x", "events": None, "secret": None})
+    assert ipv6.status_code == 201
+    # ModelsLab posts to each request's `webhook` field: it has nothing to register.
+    modelslab = await client.post(ENDPOINTS, json={"provider": "modelslab", "url": "http://[::1]:9/x"})
+    assert_problem(modelslab, 400, "webhook")
+    assert await endpoints(client) == [plain.json(), picky.json(), ipv6.json()]
+    assert await endpoints(client, provider="magichour") == [plain.json(), picky.json(), ipv6.json()]
+    assert await endpoints(client, provider="idphoto") == []
+    cleared = await client.delete(ENDPOINTS)
+    assert cleared.status_code == 204
+    assert cleared.content == b""
+    assert await endpoints(client) == []
+
+
+HOOK = {"url": "http://127.0.0.1:8000/hook"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needles"),
+    [
+        pytest.param(
+            {**HOOK, "provider": "magichur"}, 404, ["'magichur'", "Did you mean 'magichour'?"], id="provider"
+        ),
+        pytest.param({"urll": HOOK["url"]}, 400, ["'urll'", "Did you mean 'url'?"], id="misspelt-field"),
+        pytest.param({**HOOK, "colour": "red"}, 400, ["'colour'", "secret"], id="unknown-field"),
+        pytest.param({}, 400, ["'url'"], id="no-url"),
+        pytest.param({"url": 5}, 400, ["'url'"], id="url-not-a-string"),
+        pytest.param({"url": "ftp://127.0.0.1/hook"}, 400, ["'ftp://127.0.0.1/hook'", "http(s)"], id="ftp"),
+        pytest.param({"url": "localhost/hook"}, 400, ["http(s)"], id="no-scheme"),
+        pytest.param({"url": "http:///hook"}, 400, ["http(s)"], id="no-host"),
+        pytest.param(
+            {**HOOK, "events": "image.completed"}, 400, ["events", "'image.completed'"], id="events"
+        ),
+        pytest.param({**HOOK, "events": [1]}, 400, ["events", "[1]"], id="event-not-a-string"),
+        pytest.param({**HOOK, "secret": ""}, 400, ["secret"], id="empty-secret"),
+        pytest.param({**HOOK, "secret": 5}, 400, ["secret"], id="secret-not-a-string"),
+        pytest.param([HOOK], 400, ["JSON object", "list"], id="not-an-object"),
+    ],
+)
+async def test_bad_webhook_endpoints_are_problems(
+    client: httpx.AsyncClient, body: Any, status: int, needles: list[str]
+) -> None:
+    assert_problem(await client.post(ENDPOINTS, json=body), status, *needles)
+    assert await endpoints(client) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({**HOOK, "provider": None}, id="provider-null-is-stored-as-null"),
+        pytest.param({**HOOK, "provider": 5}, id="provider-number-is-a-500"),
+        pytest.param({**HOOK, "provider": ["magichour"]}, id="provider-list-is-a-500"),
+        pytest.param({**HOOK, "events": []}, id="no-events-means-every-event"),
+        pytest.param({"url": HOOK["url"] + "#whsec_x"}, id="config-secret-syntax-kept-in-the-url"),
+    ],
+)
+async def test_webhook_endpoint_bodies_that_are_refused(app: Any, body: dict[str, Any]) -> None:
+    async with checked_client(app, raise_app_exceptions=False) as c:
+        assert_problem(await c.post(ENDPOINTS, json=body), 400)
+
+
+async def test_webhook_listings_of_an_unknown_provider_are_404_problems(client: httpx.AsyncClient) -> None:
+    for url in (ENDPOINTS, DELIVERIES):
+        response = await client.get(url, params={"provider": "magichur"})
+        assert_problem(response, 404, "'magichur'", "Did you mean 'magichour'?")
+
+
+@pytest.mark.parametrize(
+    "time_scale",
+    [
+        pytest.param(0.0, id="instant"),  # every phase is still announced, image.started included
+        pytest.param(0.05, id="scaled-clock"),
+    ],
+)
+async def test_webhooks_are_delivered_signed_and_recorded(receiver: Receiver, time_scale: float) -> None:
+    async with running_mock(time_scale=time_scale) as c:
+        assert await deliveries(c) == []
+        mine = {"url": f"{receiver.url}/all", "secret": "whsec_test"}
+        assert (await c.post(ENDPOINTS, json=mine)).status_code == 201
+        finals = {"url": f"{receiver.url}/final", "events": ["image.completed"]}
+        assert (await c.post(ENDPOINTS, json=finals)).status_code == 201
+        project = await magichour_headshot(c)
+        await idle(c)
+
+        sent = await deliveries(c)
+        assert [(d["event"], d["url"], d["last"]) for d in sent] == [
+            ("image.started", f"{receiver.url}/all", False),
+            ("image.completed", f"{receiver.url}/all", True),
+            ("image.completed", f"{receiver.url}/final", True),
+        ]
+        for d in sent:
+            assert (d["provider"], d["group"], d["state"], d["copy"], d["max_attempts"]) == (
+                "magichour",
+                project,
+                "delivered",
+                0,
+                8,
+            )
+            [attempt] = d["attempts"]
+            assert (attempt["status"], attempt["error"]) == (200, None)
+            assert attempt["latency_ms"] >= 0
+            assert "error" not in d
+            assert json.loads(d["body"])["type"] == d["event"]
+            assert json.loads(d["body"])["payload"]["id"] == project
+        assert len({d["id"] for d in sent}) == 3
+        assert await deliveries(c, provider="magichour") == sent
+        assert await deliveries(c, provider="modelslab") == []
+
+        # The receiver got exactly what the records say, signed with the endpoint's secret.
+        assert sorted((path, body) for path, _, body in receiver.calls) == sorted(
+            (d["url"].removeprefix(receiver.url), d["body"].encode()) for d in sent
+        )
+        for path, headers, body in receiver.calls:
+            if path == "/all":
+                verify_magichour("whsec_test", headers, body, tolerance=None)
+
+        # Each attempt is a journal entry of its own kind, beside the call that started the job.
+        entries = await journal(c)
+        assert [e["operation"] for e in entries if "kind" not in e] == ["createAiHeadshot"]
+        hooks = [e for e in entries if e.get("kind") == "webhook"]
+        assert sorted((e["delivery"], e["operation"], e["path"]) for e in hooks) == [
+            (d["id"], d["event"], d["url"]) for d in sent
+        ]
+        for e in hooks:
+            assert (e["provider"], e["method"], e["attempt"], e["state"], e["status"], e["error"]) == (
+                "magichour",
+                "POST",
+                1,
+                "delivered",
+                200,
+                None,
+            )
+            assert e["latency_ms"] >= 0
+        assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
+        completed = await journal(c, operation="image.completed")
+        assert [e["path"] for e in completed] == [f"{receiver.url}/all", f"{receiver.url}/final"]
+
+        # Reset forgets endpoints and deliveries.
+        assert (await c.post("/__mock/reset")).status_code == 204
+        assert await endpoints(c) == []
+        assert await deliveries(c) == []
+
+
+async def test_webhook_to_a_host_not_allowed_is_refused_never_sent(client: httpx.AsyncClient) -> None:
+    registered = await client.post(ENDPOINTS, json={"url": "http://example.com/hook"})
+    assert registered.status_code == 201, "registering is fine; sending there is not"
+    with respx.mock(assert_all_called=False) as network:
+        route = network.route(host="example.com").respond(200)
+        project = await magichour_headshot(client)
+        await idle(client)
+    assert not route.called
+    assert network.calls.call_count == 0
+
+    refused = await deliveries(client)
+    assert [d["event"] for d in refused] == ["image.started", "image.completed"]
+    for d in refused:
+        assert (d["state"], d["url"], d["group"], d["attempts"]) == (
+            "refused",
+            "http://example.com/hook",
+            project,
+            [],
+        )
+        assert "'example.com'" in d["error"]
+        assert "webhook_allow" in d["error"]
+    hooks = await journal(client, provider="magichour", operation="image.completed")
+    [entry] = [e for e in hooks if e.get("kind") == "webhook"]
+    assert (entry["state"], entry["attempt"], entry["status"], entry["latency_ms"]) == (
+        "refused",
+        0,
+        None,
+        None,
+    )
+    assert "webhook_allow" in entry["error"]
+
+
+async def test_a_failing_receiver_is_retried_and_recorded(receiver: Receiver) -> None:
+    receiver.status = 503
+    async with running_mock(webhook_attempts=2, webhook_backoff=0) as c:
+        await c.post(ENDPOINTS, json={"url": receiver.url, "events": ["image.completed"]})
+        await magichour_headshot(c)
+        await idle(c)
+        [failed] = await deliveries(c)
+        assert (failed["state"], failed["max_attempts"]) == ("failed", 2)
+        assert [(a["status"], a["error"]) for a in failed["attempts"]] == [(503, None), (503, None)]
+        assert len(receiver.calls) == 2
+        hooks = [e for e in await journal(c) if e.get("kind") == "webhook"]
+        assert [(e["attempt"], e["state"], e["status"]) for e in hooks] == [
+            (1, "retrying", 503),
+            (2, "failed", 503),
+        ]
+
+
+async def test_idle_waits_for_background_work_or_says_what_still_runs() -> None:
+    async with running_mock(time_scale=1) as c:
+        await idle(c)  # nothing running yet
+        project = await magichour_headshot(c)  # 14 provider seconds at time_scale 1
+        busy = await c.post("/__mock/idle", params={"timeout": "0.05"})
+        body = assert_problem(busy, 409, "still running", "0.05")
+        assert body["title"] == "Still running"
+        finished = await c.post(f"/__mock/jobs/magichour/{project}/finish")
+        assert finished.status_code == 200
+        assert finished.json()["state"] == "complete"
+        await idle(c)
+
+
+@pytest.mark.parametrize("timeout", ["ten", "", "1s"])
+async def test_idle_with_a_bad_timeout_is_a_problem(client: httpx.AsyncClient, timeout: str) -> None:
+    body = assert_problem(await client.post("/__mock/idle", params={"timeout": timeout}), 400, "timeout")
+    assert body["title"] == "Bad timeout"
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-1"])
+async def test_idle_with_a_non_finite_or_negative_timeout_is_a_problem(
+    client: httpx.AsyncClient, timeout: str
+) -> None:
+    assert_problem(await client.post("/__mock/idle", params={"timeout": timeout}), 400, "timeout")
 
 
 # -- clock, reset ---------------------------------------------------------------------------------------
@@ -723,6 +1046,9 @@ async def test_unknown_admin_path_is_a_404_problem(
         pytest.param("DELETE", "/__mock/clock", "GET, POST", id="delete-clock"),
         pytest.param("GET", "/__mock/reset", "POST", id="get-reset"),
         pytest.param("GET", "/__mock/jobs/modelslab/1/finish", "POST", id="get-finish"),
+        pytest.param("PUT", ENDPOINTS, "DELETE, GET, POST", id="put-endpoints"),
+        pytest.param("DELETE", DELIVERIES, "GET", id="delete-deliveries"),
+        pytest.param("GET", "/__mock/idle", "POST", id="get-idle"),
     ],
 )
 async def test_wrong_method_is_a_405_problem(
