@@ -8,6 +8,7 @@ headshot-mock providers
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import sys
 from collections.abc import Sequence
@@ -66,6 +67,37 @@ def _parser() -> _Parser:
     serve.add_argument("--journal-limit", type=int, help="journal entries kept (default 1000)")
     serve.add_argument("--public-url", metavar="URL", help="base URL for links the mock hands out")
     serve.add_argument("--config", metavar="FILE", help="YAML/JSON config file (also $HEADSHOT_MOCK_CONFIG)")
+    hooks = serve.add_argument_group("webhooks")
+    hooks.add_argument(
+        "--webhook",
+        dest="webhooks",
+        action="append",
+        metavar="URL[#SECRET]",
+        help="register a Magic Hour webhook endpoint for every event (repeatable)",
+    )
+    hooks.add_argument(
+        "--webhook-allow",
+        action="append",
+        metavar="NETWORK|HOST",
+        help="add an IP network or host name to the webhook allow-list (repeatable; default list: loopback)",
+    )
+    hooks.add_argument(
+        "--webhook-timeout", type=float, help="seconds one delivery attempt may take (default 10)"
+    )
+    hooks.add_argument(
+        "--webhook-attempts", type=int, help="attempts per delivery (default: the provider's policy)"
+    )
+    hooks.add_argument(
+        "--webhook-backoff", type=float, help="first retry delay, doubling (x time scale; default 30)"
+    )
+    hooks.add_argument("--webhook-delay", type=float, help="chaos: seconds added before every delivery")
+    hooks.add_argument("--webhook-duplicates", type=int, help="chaos: extra copies of every delivery")
+    hooks.add_argument(
+        "--webhook-reorder",
+        action="store_true",
+        default=None,
+        help="chaos: deliver a job's final event before the earlier ones",
+    )
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios of each provider")
     scenarios.add_argument("--provider", metavar="ID", help="only this provider")
@@ -88,24 +120,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def config_from(args: argparse.Namespace) -> MockConfig:
-    overrides: dict[str, Any] = {
-        name: getattr(args, name)
-        for name in (
-            "host",
-            "port",
-            "root_provider",
-            "level",
-            "scenario",
-            "seed",
-            "time_scale",
-            "slow_seconds",
-            "timeout_seconds",
-            "journal_limit",
-            "public_url",
-        )
-    }
-    overrides["providers"] = args.providers
+    """Flags that were given override the config file and environment; the rest keep them."""
+    fields = {f.name for f in dataclasses.fields(MockConfig)}
+    overrides: dict[str, Any] = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    if "webhooks" in overrides:
+        overrides["webhooks"] = tuple(overrides["webhooks"])
+    extra_allow = tuple(overrides.pop("webhook_allow", ()))
     config = MockConfig.load(file=args.config, overrides=overrides)
+    if extra_allow:  # --webhook-allow adds to the allow-list (loopback stays allowed)
+        config = config.replace(webhook_allow=(*config.webhook_allow, *extra_allow))
     _check_scenario(config)
     return config
 
@@ -132,6 +155,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     for provider, url in base_urls(config).items():
         print(f"  {provider:<10} {url}")
+    for url in config.webhooks:
+        print(f"  {'webhook':<10} {url.split('#')[0]}  (Magic Hour image.* events, signed)")
     print(
         f"  {'admin':<10} http://{config.host}:{config.port}/__mock/  (journal, rules, jobs, clock, reset)",
         flush=True,
