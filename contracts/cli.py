@@ -1,4 +1,6 @@
-"""``headshot-mock``: a thin layer that turns flags into a :class:`MockConfig` and calls one function.
+"""``headshot-mock``: the thin top of the toolkit. Each command turns flags into a config and
+calls one library function (it lives in ``contracts``, the top layer, because ``verify`` is
+a contract check and ``serve`` a mock-server one).
 
 headshot-mock serve [--provider ID] [--port 4010] [--scenario NAME] [--level lenient] ...
 headshot-mock scenarios [--provider ID]
