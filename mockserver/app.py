@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 import specs
 from mockserver import admin, files
 from mockserver.config import MockConfig
+from mockserver.control import Control
 from mockserver.engine import Bound, Engine
 from mockserver.errors import UnknownScenario
 from mockserver.problems import problem
@@ -45,11 +46,12 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     if config.scenario not in known:
         raise UnknownScenario(config.scenario, known, where=f"providers {', '.join(providers)}")
     engine = Engine(runtime, providers)
+    control = Control(engine)
     mounts = {pid: "" if config.root_provider else f"/{pid}" for pid in providers}
     routes: list[BaseRoute] = [
         *_provider_routes(engine, mounts),
         *files.routes(runtime),
-        *admin.routes(engine, mounts),
+        *admin.routes(engine, control, mounts),
     ]
 
     @contextlib.asynccontextmanager
@@ -59,6 +61,7 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found(routes)}, lifespan=lifespan)
     app.state.engine = engine
+    app.state.control = control
     app.state.runtime = runtime
     app.state.mounts = mounts
     return app
