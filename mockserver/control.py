@@ -119,7 +119,11 @@ class Control:
             raise AdminError(400, "Unknown final state", f"{pid} jobs end in one of them.{hint}")
         current = await self._store.job_get(pid, job_id)
         if current is None:
-            raise AdminError(404, "Unknown job", f"{pid} has no job {job_id!r}; GET /__mock/jobs (or Control.jobs()) lists them.")
+            raise AdminError(
+                404,
+                "Unknown job",
+                f"{pid} has no job {job_id!r}; GET /__mock/jobs (or Control.jobs()) lists them.",
+            )
         if current["done"] and state not in (None, current["final"]):
             raise AdminError(409, "Job already finished", f"it already finished with {current['final']!r}.")
         if current["final"] is None and state is None:

@@ -8,15 +8,18 @@ For clients that need a real socket (``requests``, aiohttp, the Node SDK, anothe
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
+from collections.abc import Coroutine
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 
 STARTUP_TIMEOUT = 10.0
+T = TypeVar("T")
 
 
 class BackgroundServer:
@@ -30,6 +33,7 @@ class BackgroundServer:
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"headshot-mock:{self.port}", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
@@ -37,7 +41,15 @@ class BackgroundServer:
         return f"http://{self.host}:{self.port}"
 
     def _run(self) -> None:
-        self._server.run(sockets=[self._socket])
+        self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(self._server.serve(sockets=[self._socket]))
+        self._loop.close()
+
+    def call(self, work: Coroutine[Any, Any, T], timeout: float | None = 120.0) -> T:
+        """Run a coroutine on the server's event loop (where the app and its state live)."""
+        if self._loop is None or not self._server.started:
+            raise RuntimeError("the server is not running")
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout)
 
     def start(self) -> BackgroundServer:
         self._thread.start()

@@ -10,6 +10,8 @@ import pytest
 import specs
 from mockserver import BackgroundServer, MockConfig, create_app
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PROVIDERS = specs.providers()

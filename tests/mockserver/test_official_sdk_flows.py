@@ -311,7 +311,7 @@ def node_sdk() -> str:
     """The ``node`` executable, with tests/node's locked dependencies installed."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not on PATH: the npm magic-hour flow needs Node.js (>= 18)")
+        pytest.skip("node is not on PATH: the npm magic-hour flow needs Node.js (>= 20)")
     if not (NODE_DIR / "node_modules" / "magic-hour" / "package.json").is_file():
         npm = shutil.which("npm")
         assert npm is not None, "node is on PATH but npm is not: cannot install tests/node"

@@ -1,0 +1,385 @@
+"""Serve the providers' real hosts from the mock, in-process, for any code that uses httpx.
+
+    from contracts.intercept import intercept
+
+    with intercept() as mock:
+        r = httpx.post("https://modelslab.com/api/v6/image_editing/head_shot", json={...})
+        assert mock.journal(provider="modelslab")
+
+A respx router sends every httpx request to a provider's production host (taken from the
+specs: each document's server and every operation's own ``servers``) to a mock app serving
+that one provider at the root, with its real base path; links the mock hands out come back on
+the same host and are served too. All apps share one :class:`~mockserver.Store`: one journal,
+one set of jobs. Anything else fails loudly (:class:`UnmockedRequest`) and never reaches the
+network.
+
+The apps run on a private event loop in a helper thread, whatever the client: a sync
+``httpx.Client`` waits on it, an ``httpx.AsyncClient`` awaits it. Job drivers and webhook
+deliveries live on that loop, so they keep running between calls of either kind and stop with
+the router. See docs/respx.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import inspect
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import respx
+from respx.models import AllMockedAssertionError, ResolvedRoute
+from starlette.applications import Starlette
+
+import specs
+from mockserver import ConfigError, MemoryStore, MockConfig, Store, create_app
+
+__all__ = ["Intercept", "UnmockedRequest", "intercept", "provider_hosts"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+CONTROL_TIMEOUT = 10.0
+"""Seconds starting or stopping the mock (and one store/admin coroutine) may take."""
+
+_ASYNC_CALLER: contextvars.ContextVar[bool] = contextvars.ContextVar("headshot_mock_async", default=False)
+"""Set while respx resolves a request of an ``httpx.AsyncClient`` (its side effects may be awaited)."""
+
+
+class UnmockedRequest(AllMockedAssertionError):
+    """A request to a host the intercept does not serve (and no other route of the router matched).
+
+    A subclass of respx's own error, so an outer ``respx.mock`` router still gets its turn.
+    """
+
+
+def provider_hosts(providers: Iterable[str] | None = None) -> dict[str, str]:
+    """``scheme://host[:port]`` of every server in the specs → the provider it belongs to.
+
+    A provider's hosts are its document's first server and every operation's own server
+    (Magic Hour's uploads go to a storage host of their own).
+    """
+    hosts: dict[str, str] = {}
+    for pid in providers if providers is not None else specs.providers():
+        spec = specs.load(pid)
+        for url in (spec.server_url, *(op.server_url for op in spec.operations)):
+            origin = _origin(httpx.URL(url))
+            owner = hosts.setdefault(origin, pid)
+            if owner != pid:
+                raise ConfigError(f"{origin} is a server of both {owner!r} and {pid!r}; cannot route it")
+    return hosts
+
+
+class _Router(respx.MockRouter):
+    """A respx router that tells async callers apart and explains what it does not serve."""
+
+    hint = ""
+
+    def resolve(self, request: httpx.Request) -> ResolvedRoute:
+        try:
+            return super().resolve(request)
+        except UnmockedRequest:
+            raise
+        except AllMockedAssertionError:
+            raise UnmockedRequest(self._unmatched(request)) from None
+
+    async def aresolve(self, request: httpx.Request) -> ResolvedRoute:
+        token = _ASYNC_CALLER.set(True)
+        try:
+            return await super().aresolve(request)
+        except UnmockedRequest:
+            raise
+        except AllMockedAssertionError:
+            raise UnmockedRequest(self._unmatched(request)) from None
+        finally:
+            _ASYNC_CALLER.reset(token)
+
+    def _unmatched(self, request: httpx.Request) -> str:
+        return (
+            f"headshot-mock intercept: {request.method} {request.url} was not sent: "
+            f"{_origin(request.url)} is not a provider host. {self.hint}"
+        )
+
+
+class Intercept:
+    """The respx router (:attr:`router`), one mock app per provider (:attr:`apps`) and their
+    shared :attr:`store`. Use it as a context manager (sync or async), a decorator, or with
+    :meth:`start` / :meth:`stop`."""
+
+    def __init__(
+        self,
+        providers: Iterable[str] | None = None,
+        config: MockConfig | None = None,
+        *,
+        store: Store | None = None,
+        assert_all_mocked: bool = True,
+    ) -> None:
+        config = config if config is not None else MockConfig.load()
+        chosen = tuple(providers) if providers is not None else (config.providers or specs.providers())
+        self.config = config.replace(providers=chosen, root_provider=None)  # validates the ids
+        self.store: Store = store if store is not None else MemoryStore(journal_limit=config.journal_limit)
+        self.apps: dict[str, Starlette] = {
+            pid: create_app(config=self.config.replace(root_provider=pid), store=self.store) for pid in chosen
+        }
+        self.hosts: dict[str, str] = provider_hosts(chosen)
+        """``https://host`` → provider id, for every host intercepted."""
+
+        self.router = _Router(assert_all_called=False, assert_all_mocked=assert_all_mocked)
+        self.router.hint = (
+            f"Intercepted: {', '.join(sorted(self.hosts))}. Add a route on .router for any other host "
+            "(router.get(url).respond(...), or .pass_through())."
+        )
+        self.router.route(name="headshot-mock webhooks").mock(side_effect=self._webhook)
+        for origin, pid in self.hosts.items():
+            url = httpx.URL(origin)
+            port = url.port or (443 if url.scheme == "https" else 80)
+            self.router.route(scheme=url.scheme, host=url.host, port=port, name=f"{pid} {origin}").mock(
+                side_effect=functools.partial(self._serve, pid)
+            )
+
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lifespans: contextlib.AsyncExitStack | None = None
+
+    # lifecycle -------------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> Intercept:
+        """Start the mock's event loop and the apps, then patch httpx."""
+        if self._thread is not None:
+            raise RuntimeError("this intercept is already started")
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=_run_loop, args=(loop,), name="headshot-mock-intercept", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            self._lifespans = self._on_loop(self._open(), CONTROL_TIMEOUT)
+            self.router.start()
+        except BaseException:
+            self._halt()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Unpatch httpx, stop the apps' background work and the loop. The store is kept."""
+        if self._thread is None:
+            return
+        try:
+            self.router.stop(quiet=True)
+        finally:
+            try:
+                if self._lifespans is not None:
+                    self._on_loop(self._lifespans.aclose(), CONTROL_TIMEOUT)
+            finally:
+                self._lifespans = None
+                self._halt()
+
+    def __enter__(self) -> Intercept:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Intercept:
+        return self.start()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __call__(self, func: Callable[P, T]) -> Callable[P, T]:
+        """Decorate a (sync or async) function: each call runs inside the intercept, from an
+        empty store."""
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                with self:
+                    self.reset()
+                    return await func(*args, **kwargs)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def run_sync(*args: P.args, **kwargs: P.kwargs) -> T:
+            with self:
+                self.reset()
+                return func(*args, **kwargs)
+
+        return run_sync
+
+    # the shared state ------------------------------------------------------------------------
+    def run(self, work: Awaitable[T]) -> T:
+        """Run a coroutine where the mock's state lives (``mock.run(mock.store.clock_advance(60))``).
+
+        Works before, during and after the intercept; not from inside the mock's own loop.
+        """
+        if self._loop is None:
+            return _run_detached(work)
+        return self._on_loop(work, CONTROL_TIMEOUT)
+
+    def journal(self, **filters: Any) -> list[dict[str, Any]]:
+        """Journal entries of every provider, oldest first, whose fields equal ``filters``
+        (``provider="magichour"``, ``operation="fetchResult"``, ``status=200``, ``kind="webhook"``)."""
+        entries = self.run(self.store.journal_entries())
+        return [e for e in entries if all(e.get(k) == v for k, v in filters.items())]
+
+    def reset(self) -> None:
+        """Forget everything the mock holds: journal, jobs, files, uploads, rules, webhooks, clock."""
+        self.run(self.store.reset())
+
+    # serving ---------------------------------------------------------------------------------
+    def _serve(self, provider: str, request: httpx.Request) -> httpx.Response | Awaitable[httpx.Response]:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:  # a route matched on a router someone else started
+            raise RuntimeError("the headshot-mock intercept is not started")
+        work = _call_app(self.apps[provider], request)
+        timeout = _read_timeout(request)
+        if _ASYNC_CALLER.get():
+            return _await_on(loop, work, timeout, request)
+        if threading.current_thread() is thread:
+            work.close()
+            raise RuntimeError("a synchronous httpx call from inside the mock's own event loop would deadlock")
+        future = asyncio.run_coroutine_threadsafe(work, loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise httpx.ReadTimeout(f"the mock did not answer within {timeout} s", request=request) from None
+
+    def _webhook(self, request: httpx.Request) -> httpx.Request | None:
+        """The mock's own webhook deliveries to an allowed (by default loopback) receiver go out;
+        nothing else does."""
+        if threading.current_thread() is not self._thread or _origin(request.url) in self.hosts:
+            return None
+        allowed = any(app.state.runtime.webhooks.allowed(str(request.url)) for app in self.apps.values())
+        return request if allowed else None
+
+    async def _open(self) -> contextlib.AsyncExitStack:
+        stack = contextlib.AsyncExitStack()
+        try:
+            for app in self.apps.values():
+                await stack.enter_async_context(app.router.lifespan_context(app))
+        except BaseException:
+            await stack.aclose()
+            raise
+        return stack
+
+    def _on_loop(self, work: Awaitable[T], timeout: float) -> T:
+        loop = self._loop
+        assert loop is not None
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("cannot wait for the mock's loop from inside it; await the coroutine instead")
+        return asyncio.run_coroutine_threadsafe(_wrap(work), loop).result(timeout)
+
+    def _halt(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(CONTROL_TIMEOUT)
+
+
+def intercept(
+    providers: Iterable[str] | None = None,
+    config: MockConfig | None = None,
+    *,
+    store: Store | None = None,
+    assert_all_mocked: bool = True,
+) -> Intercept:
+    """Route httpx traffic to the providers' real hosts into the mock (see :class:`Intercept`).
+
+    ``providers`` defaults to ``config.providers`` or every bundled provider; ``config`` to
+    :meth:`MockConfig.load` (``HEADSHOT_MOCK_*``); ``store`` to a new :class:`MemoryStore`.
+    ``assert_all_mocked=False`` answers other hosts with respx's empty 200 instead of raising.
+    """
+    return Intercept(providers, config, store=store, assert_all_mocked=assert_all_mocked)
+
+
+# helpers ---------------------------------------------------------------------------------------
+
+
+def _origin(url: httpx.URL) -> str:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    port = "" if url.port in (None, default) else f":{url.port}"
+    return f"{url.scheme}://{url.host}{port}"
+
+
+def _read_timeout(request: httpx.Request) -> float | None:
+    """The client's read timeout: the mock's ``slow``/``timeout`` scenarios are bounded by it."""
+    timeouts: Mapping[str, float | None] = request.extensions.get("timeout") or {}
+    return timeouts.get("read")
+
+
+async def _call_app(app: Starlette, request: httpx.Request) -> httpx.Response:
+    """One request through the ASGI app, fully read (runs on the mock's loop)."""
+    try:
+        content = request.content
+    except httpx.RequestNotRead:
+        content = request.read()
+    inner = httpx.Request(request.method, request.url, headers=request.headers, content=content)
+    answer = await httpx.ASGITransport(app=app).handle_async_request(inner)
+    body = await answer.aread()
+    return httpx.Response(answer.status_code, headers=answer.headers, content=body)
+
+
+async def _await_on(
+    loop: asyncio.AbstractEventLoop,
+    work: Coroutine[Any, Any, httpx.Response],
+    timeout: float | None,
+    request: httpx.Request,
+) -> httpx.Response:
+    future = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
+    try:
+        return await asyncio.wait_for(future, timeout)
+    except TimeoutError:
+        raise httpx.ReadTimeout(f"the mock did not answer within {timeout} s", request=request) from None
+
+
+async def _wrap(work: Awaitable[T]) -> T:
+    return await work
+
+
+def _run_detached(work: Awaitable[T]) -> T:
+    """Run ``work`` to completion on a fresh loop in a helper thread (safe inside a running loop)."""
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(_wrap(work)))
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=target, name="headshot-mock-intercept-run", daemon=True)
+    thread.start()
+    thread.join(CONTROL_TIMEOUT)
+    if error:
+        raise error[0]
+    if not result:
+        raise TimeoutError(f"store call did not finish within {CONTROL_TIMEOUT} s")
+    return result[0]
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
