@@ -22,8 +22,11 @@ import pytest
 
 from contracts.receiver import WebhookReceiver
 from contracts.session import MockSession
+from contracts.suite import ClientSuite
 
 _SESSIONS = pytest.StashKey[list[tuple[MockSession, bool]]]()
+_RESULTS: list[tuple[str, str, str, str]] = []
+"""(provider, suite class, scenario, outcome) of client-suite tests, for the terminal summary."""
 WEBHOOK_SECRET = "whsec_headshot_mock_tests"
 
 
@@ -77,6 +80,54 @@ def headshot_webhooks(headshot_mock: MockSession) -> Iterator[WebhookReceiver]:
     with WebhookReceiver(secret=WEBHOOK_SECRET) as receiver:
         headshot_mock.add_endpoint(receiver.url, secret=WEBHOOK_SECRET)
         yield receiver
+
+
+@pytest.fixture(scope="class")
+def headshot_suite_mock(request: pytest.FixtureRequest) -> Iterator[MockSession]:
+    """The live mock one :class:`~contracts.suite.ClientSuite` class runs against."""
+    with MockSession(config=request.cls.session_config(), live=True) as session:
+        yield session
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    cls = metafunc.cls
+    if cls is not None and issubclass(cls, ClientSuite) and "scenario" in metafunc.fixturenames:
+        metafunc.parametrize("scenario", cls.scenarios(), ids=str)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" or (report.when == "setup" and report.skipped):
+        for name, value in report.user_properties:
+            if name == "headshot_suite":
+                provider, suite, scenario = value  # type: ignore[misc]
+                _RESULTS.append((provider, suite, scenario, report.outcome))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        cls = getattr(item, "cls", None)
+        if cls is not None and issubclass(cls, ClientSuite):
+            scenario = getattr(item, "callspec", None)
+            name = scenario.params.get("scenario", "webhooks") if scenario else "webhooks"
+            item.user_properties.append(("headshot_suite", (cls.provider, cls.__name__, name)))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per client suite: how many scenarios passed, and which did not."""
+    if not _RESULTS:
+        return
+    terminalreporter.section("headshot-mock client contract suites")
+    by_suite: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for provider, suite, scenario, outcome in _RESULTS:
+        by_suite.setdefault((provider, suite), []).append((scenario, outcome))
+    for (provider, suite), results in sorted(by_suite.items()):
+        passed = sum(1 for _, o in results if o == "passed")
+        failing = [s for s, o in results if o == "failed"]
+        line = f"{provider:<10} {suite}: {passed}/{len(results)} passed"
+        if failing:
+            line += f"; failing: {', '.join(failing)}"
+        terminalreporter.write_line(line)
+    _RESULTS.clear()
 
 
 @pytest.hookimpl(wrapper=True)
