@@ -5,6 +5,7 @@ a contract check and ``serve`` a mock-server one).
 headshot-mock serve [--provider ID] [--port 4010] [--scenario NAME] [--level lenient] ...
 headshot-mock scenarios [--provider ID]
 headshot-mock providers
+headshot-mock verify --provider ID --base-url URL [--api-key KEY] [--max-requests 100] [--dry-run] ...
 """
 
 from __future__ import annotations
@@ -105,6 +106,49 @@ def _parser() -> _Parser:
     scenarios.add_argument("--provider", metavar="ID", help="only this provider")
 
     commands.add_parser("providers", help="list the bundled providers and their base URLs")
+
+    from contracts.verify import DEFAULT_MAX_EXAMPLES, DEFAULT_MAX_REQUESTS
+
+    check = commands.add_parser(
+        "verify",
+        help="run schemathesis against a server with a provider's bundled spec",
+        description="Check a server (the mock, a proxy, the real provider) against the bundled spec of one "
+        "provider: positive, negative and stateful (links) requests, reported per operation.",
+    )
+    check.add_argument("--provider", required=True, metavar="ID", help="the bundled spec to check against")
+    check.add_argument(
+        "--base-url",
+        required=True,
+        metavar="URL",
+        help="the provider's base on the server under test (e.g. http://127.0.0.1:4010/modelslab/api)",
+    )
+    check.add_argument(
+        "--api-key", metavar="KEY", help="API key to send (default: a placeholder the mock accepts)"
+    )
+    check.add_argument(
+        "--max-requests",
+        type=int,
+        default=DEFAULT_MAX_REQUESTS,
+        metavar="N",
+        help=f"hard cap on HTTP requests sent (default {DEFAULT_MAX_REQUESTS})",
+    )
+    check.add_argument(
+        "--max-examples",
+        type=int,
+        default=DEFAULT_MAX_EXAMPLES,
+        metavar="N",
+        help=f"requests per operation and phase, within the budget (default {DEFAULT_MAX_EXAMPLES})",
+    )
+    check.add_argument(
+        "--junit-xml", metavar="FILE", help="also write a JUnit report (one testcase per operation)"
+    )
+    check.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback base URL (a real provider bills calls)",
+    )
+    check.add_argument("--dry-run", action="store_true", help="print what would be sent and send nothing")
+    check.add_argument("--seed", type=int, help="Hypothesis seed, to replay a run (default: random, printed)")
     return parser
 
 
@@ -115,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "scenarios":
             return _scenarios(args.provider)
+        if args.command == "verify":
+            return _verify(args)
         return _providers()
     except (MockError, specs.SpecError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -180,6 +226,30 @@ def _scenarios(provider: str | None) -> int:
             where = f"  [{', '.join(ops)}]" if ops and len(ops) < len(book.operations_with("success")) else ""
             print(f"  {name:<22} {summary}{where}")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from contracts.verify import VerifyError, verify
+
+    try:
+        report = verify(
+            args.provider,
+            args.base_url,
+            api_key=args.api_key,
+            max_requests=args.max_requests,
+            max_examples=args.max_examples,
+            allow_remote=args.allow_remote,
+            dry_run=args.dry_run,
+            seed=args.seed,
+            junit_xml=args.junit_xml,
+        )
+    except VerifyError as exc:
+        print(f"{PROG} verify: error: {exc}", file=sys.stderr)
+        return 2
+    print(report.render())
+    if args.junit_xml:
+        print(f"JUnit report written to {args.junit_xml}")
+    return report.exit_code
 
 
 def _providers() -> int:

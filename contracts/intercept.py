@@ -30,7 +30,6 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 import respx
@@ -250,7 +249,9 @@ class Intercept:
             return _await_on(loop, work, timeout, request)
         if threading.current_thread() is thread:
             work.close()
-            raise RuntimeError("a synchronous httpx call from inside the mock's own event loop would deadlock")
+            raise RuntimeError(
+                "a synchronous httpx call from inside the mock's own event loop would deadlock"
+            )
         future = asyncio.run_coroutine_threadsafe(work, loop)
         try:
             return future.result(timeout)

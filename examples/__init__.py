@@ -1,0 +1,1 @@
+"""Example headshot clients on plain httpx, one per provider; see README.md."""
