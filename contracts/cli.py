@@ -203,8 +203,11 @@ def _serve(args: argparse.Namespace) -> int:
     )
     for provider, url in base_urls(config).items():
         print(f"  {provider:<10} {url}")
-    for url in config.webhooks:
-        print(f"  {'webhook':<10} {url.split('#')[0]}  (Magic Hour image.* events, signed)")
+    magichour = app.state.engine.providers.get("magichour")
+    for endpoint in config.webhooks:
+        url, _, secret = endpoint.partition("#")
+        signed = secret or (magichour.default_secret if magichour else "")
+        print(f"  {'webhook':<10} {url}  (Magic Hour image.* events, signed with {signed})")
     print(
         f"  {'admin':<10} http://{config.host}:{config.port}/__mock/  (journal, rules, jobs, clock, reset)",
         flush=True,

@@ -25,12 +25,13 @@ from contracts.session import MockSession
 from contracts.suite import ClientSuite
 
 _SESSIONS = pytest.StashKey[list[tuple[MockSession, bool]]]()
-_RESULTS: list[tuple[str, str, str, str]] = []
+_RESULTS = pytest.StashKey[list[tuple[str, str, str, str]]]()
 """(provider, suite class, scenario, outcome) of client-suite tests, for the terminal summary."""
 WEBHOOK_SECRET = "whsec_headshot_mock_tests"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_RESULTS] = []
     config.addinivalue_line(
         "markers",
         "headshot_mock(**options): configure the headshot mock (level, scenario, seed, time_scale, ...); "
@@ -52,12 +53,7 @@ def _session(request: pytest.FixtureRequest, *, live: bool) -> Iterator[MockSess
             name = scenario.args[0] if scenario.args else scenario.kwargs["name"]
             provider = scenario.kwargs.get("provider")
             operation = scenario.kwargs.get("operation")
-            providers = (
-                [provider] if provider else [p for p, s in session.control.scenarios().items() if name in s]
-            )
-            if not providers:
-                session.add_rule(session.config.served[0], name)  # raises, naming the valid scenarios
-            for pid in providers:
+            for pid in [provider] if provider else session.providers_with(name):
                 session.add_rule(pid, name, operation=operation, times=None)
         yield session
 
@@ -95,39 +91,44 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("scenario", cls.scenarios(), ids=str)
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" or (report.when == "setup" and report.skipped):
-        for name, value in report.user_properties:
-            if name == "headshot_suite":
-                provider, suite, scenario = value  # type: ignore[misc]
-                _RESULTS.append((provider, suite, scenario, report.outcome))
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report: pytest.TestReport = yield
+    suite = _suite_of(item)
+    if suite is not None and (report.when == "call" or (report.when == "setup" and report.skipped)):
+        item.config.stash[_RESULTS].append((*suite, report.outcome))
+    return report
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        cls = getattr(item, "cls", None)
-        if cls is not None and issubclass(cls, ClientSuite):
-            scenario = getattr(item, "callspec", None)
-            name = scenario.params.get("scenario", "webhooks") if scenario else "webhooks"
-            item.user_properties.append(("headshot_suite", (cls.provider, cls.__name__, name)))
+def _suite_of(item: pytest.Item) -> tuple[str, str, str] | None:
+    cls = getattr(item, "cls", None)
+    if cls is None or not issubclass(cls, ClientSuite):
+        return None
+    callspec = getattr(item, "callspec", None)
+    scenario = str(callspec.params.get("scenario", "webhooks")) if callspec else "webhooks"
+    return cls.provider, cls.__name__, scenario
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """One line per client suite: how many scenarios passed, and which did not."""
-    if not _RESULTS:
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """One line per client suite: how many scenarios passed, which failed, how many were skipped."""
+    results = config.stash.get(_RESULTS, [])
+    if not results:
         return
     terminalreporter.section("headshot-mock client contract suites")
     by_suite: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for provider, suite, scenario, outcome in _RESULTS:
+    for provider, suite, scenario, outcome in results:
         by_suite.setdefault((provider, suite), []).append((scenario, outcome))
-    for (provider, suite), results in sorted(by_suite.items()):
-        passed = sum(1 for _, o in results if o == "passed")
-        failing = [s for s, o in results if o == "failed"]
-        line = f"{provider:<10} {suite}: {passed}/{len(results)} passed"
+    for (provider, suite), outcomes in sorted(by_suite.items()):
+        ran = [(s, o) for s, o in outcomes if o != "skipped"]
+        passed = sum(1 for _, o in ran if o == "passed")
+        failing = [s for s, o in ran if o == "failed"]
+        line = f"{provider:<10} {suite}: {passed}/{len(ran)} passed"
         if failing:
             line += f"; failing: {', '.join(failing)}"
+        skipped = len(outcomes) - len(ran)
+        if skipped:
+            line += f" ({skipped} skipped)"
         terminalreporter.write_line(line)
-    _RESULTS.clear()
 
 
 @pytest.hookimpl(wrapper=True)

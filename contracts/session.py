@@ -22,6 +22,7 @@ from contracts.loop import AsyncThreadTransport, LoopThread, ThreadTransport
 from contracts.violations import ContractViolation, describe
 from mockserver import BackgroundServer, MockConfig, create_app
 from mockserver.control import Control
+from mockserver.errors import UnknownScenario
 
 IN_PROCESS_URL = "http://headshot-mock.test"
 """The root in-process clients use (a reserved name: nothing real answers there)."""
@@ -119,18 +120,20 @@ class MockSession:
         self, name: str, *, provider: str | None = None, operation: str | None = None
     ) -> Iterator[None]:
         """Every call (of ``provider``/``operation``) answers ``name`` inside the block."""
-        for pid in [provider] if provider else self._served_with(name):
+        for pid in [provider] if provider else self.providers_with(name):
             self.add_rule(pid, name, operation=operation, times=None)
         try:
             yield
         finally:
             self._call(self.control.clear_rules())
 
-    def _served_with(self, name: str) -> list[str]:
+    def providers_with(self, name: str) -> list[str]:
+        """The served providers that have scenario ``name`` (an error naming all valid ones if none)."""
         books = self.control.scenarios()
         found = [pid for pid, names in books.items() if name in names]
         if not found:
-            self._call(self.control.add_rule(next(iter(books)), name))  # raises with the valid names
+            known = {n for names in books.values() for n in names}
+            raise UnknownScenario(name, known, where="the served providers")
         return found
 
     def advance(self, seconds: float) -> Any:

@@ -23,7 +23,7 @@ from mockserver.errors import AdminError, ConfigError, UnknownScenario
 from mockserver.store import Record
 from specs.errors import did_you_mean
 
-JOURNAL_FILTERS = ("provider", "operation", "scenario", "status", "kind")
+JOURNAL_KINDS = ("request", "webhook")
 
 
 class Control:
@@ -69,6 +69,8 @@ class Control:
         filters["status"] = None if status is None else str(status)
         entries = [e for e in await self._store.journal_entries() if journal.matches(e, filters)]
         if kind is not None:
+            if kind not in JOURNAL_KINDS:
+                raise AdminError(400, "Unknown kind", f"{kind!r}.{did_you_mean(kind, JOURNAL_KINDS)}")
             entries = [e for e in entries if e.get("kind", "request") == kind]
         if limit is not None:
             entries = entries[len(entries) - limit :] if limit else []

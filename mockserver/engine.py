@@ -300,9 +300,11 @@ def _checked(book: Any, name: str, where: str) -> str:
 
 
 def _header_text(text: str) -> str:
-    """Header values are Latin-1 and bounded: escape the rest, cut the tail."""
-    text = text.encode("latin-1", "backslashreplace").decode("latin-1").replace("\n", " ").replace("\r", " ")
-    return text if len(text) <= VIOLATIONS_HEADER_LIMIT else text[: VIOLATIONS_HEADER_LIMIT - 1] + "…"
+    """Header values must be printable ASCII here (h11 refuses control characters): escape the
+    rest as Python would, and cut the tail."""
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    text = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in text)
+    return text if len(text) <= VIOLATIONS_HEADER_LIMIT else text[: VIOLATIONS_HEADER_LIMIT - 3] + "..."
 
 
 __all__ = ["BEHAVIOURS", "Bound", "Engine"]

@@ -32,7 +32,12 @@ def routes(runtime: Runtime) -> list[Route]:
         job_ref = descriptor.get("job")
         if job_ref is not None:
             job = await runtime.store.job_get(descriptor["provider"], job_ref)
-            if job is None or not job.get("done") or job.get("deleted"):
+            if (
+                job is None
+                or not job["done"]
+                or job.get("deleted")
+                or descriptor.get("when") not in (None, job["final"])
+            ):
                 return Response(_NOT_FOUND, 404, media_type="application/xml")
         recipe = images.Recipe(**descriptor["recipe"])
         body = images.render(recipe)

@@ -96,11 +96,12 @@ class Runtime:
         provider: str,
         expires_in: float | None,
         job: str | None = None,
+        when: str | None = None,
     ) -> str:
         """Register a generated image; returns the path (under the server root) that serves it.
 
         ``expires_in`` seconds on the mock clock (None = never); ``job`` makes the file answer
-        404 until that job of ``provider`` has finished.
+        404 until that job of ``provider`` has ended in state ``when`` (a failed job has no images).
         """
         token = self.token("file", provider, recipe.seed, recipe.index, recipe.width, recipe.height, name)
         now = await self.now()
@@ -110,6 +111,7 @@ class Runtime:
             "name": name,
             "expires_at": None if expires_in is None else now + expires_in,
             "job": job,
+            "when": when,
         }
         await self.store.file_put(token, descriptor)
         return f"{FILES_PATH}/{token}/{name}"

@@ -11,6 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import specs
 from mockserver.runtime import Runtime
@@ -86,11 +87,19 @@ class Provider:
         self.scenarios = ScenarioBook(spec, self.lifecycles)
 
     def operation_url(self, call: Call, operation_id: str, **params: str) -> str:
-        """The absolute URL of one of this provider's operations on this mock."""
+        """The absolute URL of one of this provider's operations on this mock.
+
+        Reached at the provider's real host (the respx interceptor), an operation with a host
+        of its own (Magic Hour's upload host) is addressed there, as the provider does.
+        """
         op = self.spec.operation(operation_id)
         path = op.path
         for name, value in params.items():
             path = path.replace(f"{{{name}}}", value)
+        real = urlsplit(self.spec.server_url)
+        if op.server_url != self.spec.server_url and call.base_url == f"{real.scheme}://{real.netloc}":
+            own = urlsplit(op.server_url)
+            return f"{own.scheme}://{own.netloc}{op.base_path}{path}"
         return call.url(f"{call.mount}{op.base_path}{path}")
 
     def handler(self, operation_id: str) -> Handler | None:
@@ -136,6 +145,11 @@ class Provider:
                     body[key] = message
                     return body
         return body
+
+    @property
+    def default_secret(self) -> str:
+        """The webhook secret of endpoints registered without one (deterministic from the seed)."""
+        return f"whsec_{self.runtime.token('webhook-secret', self.id, length=32)}"
 
     async def on_job_state(self, job: dict[str, Any], state: str) -> None:
         """A job of this provider entered ``state`` (its final one included): send webhooks."""

@@ -183,7 +183,12 @@ class Plugin(Provider):
             )
             expires_in = finished + DOWNLOAD_TTL - await self.runtime.now()
             path = await self.runtime.publish(
-                recipe, name=f"{job['id']}-0.png", provider=self.id, expires_in=expires_in, job=job["id"]
+                recipe,
+                name=f"{job['id']}-0.png",
+                provider=self.id,
+                expires_in=expires_in,
+                job=job["id"],
+                when="complete",
             )
             downloads.append(
                 {"url": job["data"]["base_url"] + path, "expires_at": iso(finished + DOWNLOAD_TTL)}
@@ -198,7 +203,7 @@ class Plugin(Provider):
             credits_charged=charged,
             total_frame_cost=charged,
             downloads=downloads,
-            error=job["data"]["error"] if state == "error" else None,
+            error=(job["data"]["error"] or LIFECYCLES["error"][1]) if state == "error" else None,
         )
         return project
 
@@ -232,11 +237,6 @@ class Plugin(Provider):
                     last=state != "rendering",
                 )
             )
-
-    @property
-    def default_secret(self) -> str:
-        """The secret of endpoints registered without one (deterministic from the seed)."""
-        return f"whsec_{self.runtime.token('webhook-secret', length=32)}"
 
     def _signature(self, path: str) -> str:
         return self.runtime.token("upload", path, length=16)

@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 import specs
 from mockserver import images, jobs
 from mockserver.jobs import Phase
-from mockserver.providers.base import Answer, Call, Provider
+from mockserver.providers.base import Answer, Call, Provider, Rejected
 from mockserver.runtime import Runtime
+from mockserver.validation import Finding
 from mockserver.webhooks import Outgoing
 
 DEFAULT_SIDE = {"headShot": 512, "enterpriseHeadShot": 512}
@@ -20,6 +21,8 @@ QUEUE_SECONDS = 10.0
 EXPIRES_IN = 24 * 3600.0
 """Output links stop working after 24 hours (M1, M4)."""
 FIRST_ID = 12_200_000
+MAX_SAMPLES = 4
+"""ModelsLab generates at most 4 images a request, whatever ``samples`` asks for."""
 
 
 class Plugin(Provider):
@@ -49,7 +52,10 @@ class Plugin(Provider):
         seed = _int(body.get("seed"), 0) or images.seed_from(self.runtime.config.seed, self.id, n) % 2**32
         default = DEFAULT_SIDE.get(call.operation_id, 1024)
         width, height = _int(body.get("width"), default), _int(body.get("height"), default)
-        samples = max(1, _int(body.get("samples"), 1))
+        for name, value in (("width", width), ("height", height)):
+            if not 1 <= value <= images.MAX_SIDE:
+                raise Rejected(Finding("body", name, f"{value} is outside 1..{images.MAX_SIDE}", "lenient"))
+        samples = min(MAX_SAMPLES, max(1, _int(body.get("samples"), 1)))
         if samples > 1 and (width, height) == (512, 768):
             samples = 1  # documented quirk: at 512x768 only one image, whatever samples says
         fetch_op = self._fetch_of[call.operation_id]
@@ -62,6 +68,7 @@ class Plugin(Provider):
                 provider=self.id,
                 expires_in=EXPIRES_IN,
                 job=job_id,
+                when="success",
             )
             links.append(call.url(path))
         final = {"processing": "success", "failed": "failed", "stuck": None}.get(scenario, "success")
@@ -108,7 +115,7 @@ class Plugin(Provider):
         return answer
 
     async def _fetch(self, call: Call) -> Answer:
-        if call.example is not None and call.example.name not in ("success", "processing"):
+        if call.example is not None and call.example.name not in ("success", "processing", "failed"):
             return self.example_answer(call)
         job_id = call.path_params["id"]
         job = await self.runtime.store.job_get(self.id, job_id)

@@ -87,7 +87,8 @@ def test_scenario_marker_and_context_manager(pytester: pytest.Pytester) -> None:
 
         @pytest.mark.headshot_scenario("rate_limited", provider="modelslab")
         def test_marker(headshot_mock):
-            assert headshot_mock.client("modelslab").post("/v6/image_editing/head_shot", json=BODY).status_code == 429
+            client = headshot_mock.client("modelslab")
+            assert client.post("/v6/image_editing/head_shot", json=BODY).status_code == 429
 
         def test_context_manager(headshot_mock):
             client = headshot_mock.client("modelslab")

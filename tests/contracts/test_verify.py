@@ -113,12 +113,6 @@ def run(server: BackgroundServer, provider: str, **options: Any) -> Any:
 
 # ---- the mock agrees with its own specs ---------------------------------------------------------
 
-MOCK_BUG = (
-    "mock bug: ModelsLab width/height are `integer, maximum N` with no minimum, so a negative value is "
-    "schema-valid, and the mock's modelslab plug-in crashes on it (images.Recipe: 'image size -5x512 is "
-    "outside 1..4096') with a 500 application/problem+json the spec documents for none of the generations"
-)
-
 
 @pytest.mark.parametrize(
     "provider",
@@ -126,11 +120,7 @@ MOCK_BUG = (
         pytest.param("agentai", id="agentai"),
         pytest.param("idphoto", id="idphoto"),
         pytest.param("magichour", id="magichour"),
-        pytest.param(
-            "modelslab",
-            id="modelslab",
-            marks=pytest.mark.xfail(reason=MOCK_BUG, raises=AssertionError, strict=True),
-        ),
+        pytest.param("modelslab", id="modelslab"),
     ],
 )
 def test_the_strict_mock_passes_its_own_spec(

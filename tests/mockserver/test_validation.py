@@ -163,3 +163,11 @@ def test_compiled_validation_agrees_with_openapi_core(provider: str, operation: 
     request = httpx.Request(op.method, f"http://mock{path}", json=body, headers=headers)
     reference = check_request(provider, request)
     assert bool(ours) == bool(reference), (ours, reference)
+
+
+def test_findings_with_control_characters_survive_a_real_http_server(live: Any) -> None:
+    """Violation headers are escaped to printable ASCII: a real server must not choke on them."""
+    body = {"key": "k", "prompt": "p", "face_image": "x", "\x00\u0e01\x7f": 1, "width": "\x01"}
+    response = httpx.post(f"{live.url}{HEAD_SHOT}", json=body)
+    assert response.status_code < 500
+    assert "\\x00" in response.headers["x-mock-violations"]
