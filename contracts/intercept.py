@@ -21,13 +21,12 @@ the router. See docs/respx.md.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import functools
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -37,6 +36,7 @@ from respx.models import AllMockedAssertionError, ResolvedRoute
 from starlette.applications import Starlette
 
 import specs
+from contracts.loop import LoopThread, serve_awaiting, serve_blocking
 from mockserver import ConfigError, MemoryStore, MockConfig, Store, create_app
 
 __all__ = ["Intercept", "UnmockedRequest", "intercept", "provider_hosts"]
@@ -142,23 +142,19 @@ class Intercept:
                 side_effect=functools.partial(self._serve, pid)
             )
 
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop: LoopThread | None = None
         self._lifespans: contextlib.AsyncExitStack | None = None
 
     # lifecycle -------------------------------------------------------------------------------
     @property
     def started(self) -> bool:
-        return self._thread is not None
+        return self._loop is not None
 
     def start(self) -> Intercept:
         """Start the mock's event loop and the apps, then patch httpx."""
-        if self._thread is not None:
+        if self._loop is not None:
             raise RuntimeError("this intercept is already started")
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=_run_loop, args=(loop,), name="headshot-mock-intercept", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
+        self._loop = LoopThread("headshot-mock-intercept")
         try:
             self._lifespans = self._on_loop(self._open(), CONTROL_TIMEOUT)
             self.router.start()
@@ -169,7 +165,7 @@ class Intercept:
 
     def stop(self) -> None:
         """Unpatch httpx, stop the apps' background work and the loop. The store is kept."""
-        if self._thread is None:
+        if self._loop is None:
             return
         try:
             self.router.stop(quiet=True)
@@ -240,29 +236,17 @@ class Intercept:
 
     # serving ---------------------------------------------------------------------------------
     def _serve(self, provider: str, request: httpx.Request) -> httpx.Response | Awaitable[httpx.Response]:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:  # a route matched on a router someone else started
+        if self._loop is None:  # a route matched on a router someone else started
             raise RuntimeError("the headshot-mock intercept is not started")
-        work = _call_app(self.apps[provider], request)
-        timeout = _read_timeout(request)
         if _ASYNC_CALLER.get():
-            return _await_on(loop, work, timeout, request)
-        if threading.current_thread() is thread:
-            work.close()
-            raise RuntimeError(
-                "a synchronous httpx call from inside the mock's own event loop would deadlock"
-            )
-        future = asyncio.run_coroutine_threadsafe(work, loop)
-        try:
-            return future.result(timeout)
-        except TimeoutError:
-            future.cancel()
-            raise httpx.ReadTimeout(f"the mock did not answer within {timeout} s", request=request) from None
+            return serve_awaiting(self._loop, self.apps[provider], request)
+        return serve_blocking(self._loop, self.apps[provider], request)
 
     def _webhook(self, request: httpx.Request) -> httpx.Request | None:
         """The mock's own webhook deliveries to an allowed (by default loopback) receiver go out;
         nothing else does."""
-        if threading.current_thread() is not self._thread or _origin(request.url) in self.hosts:
+        mine = self._loop is not None and threading.current_thread() is self._loop.thread
+        if not mine or _origin(request.url) in self.hosts:
             return None
         allowed = any(app.state.runtime.webhooks.allowed(str(request.url)) for app in self.apps.values())
         return request if allowed else None
@@ -278,18 +262,13 @@ class Intercept:
         return stack
 
     def _on_loop(self, work: Awaitable[T], timeout: float) -> T:
-        loop = self._loop
-        assert loop is not None
-        if threading.current_thread() is self._thread:
-            raise RuntimeError("cannot wait for the mock's loop from inside it; await the coroutine instead")
-        return asyncio.run_coroutine_threadsafe(_wrap(work), loop).result(timeout)
+        assert self._loop is not None
+        return self._loop.call(work, timeout)
 
     def _halt(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(CONTROL_TIMEOUT)
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.stop()
 
 
 def intercept(
@@ -317,70 +296,10 @@ def _origin(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.host}{port}"
 
 
-def _read_timeout(request: httpx.Request) -> float | None:
-    """The client's read timeout: the mock's ``slow``/``timeout`` scenarios are bounded by it."""
-    timeouts: Mapping[str, float | None] = request.extensions.get("timeout") or {}
-    return timeouts.get("read")
-
-
-async def _call_app(app: Starlette, request: httpx.Request) -> httpx.Response:
-    """One request through the ASGI app, fully read (runs on the mock's loop)."""
-    try:
-        content = request.content
-    except httpx.RequestNotRead:
-        content = request.read()
-    inner = httpx.Request(request.method, request.url, headers=request.headers, content=content)
-    answer = await httpx.ASGITransport(app=app).handle_async_request(inner)
-    body = await answer.aread()
-    return httpx.Response(answer.status_code, headers=answer.headers, content=body)
-
-
-async def _await_on(
-    loop: asyncio.AbstractEventLoop,
-    work: Coroutine[Any, Any, httpx.Response],
-    timeout: float | None,
-    request: httpx.Request,
-) -> httpx.Response:
-    future = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
-    try:
-        return await asyncio.wait_for(future, timeout)
-    except TimeoutError:
-        raise httpx.ReadTimeout(f"the mock did not answer within {timeout} s", request=request) from None
-
-
-async def _wrap(work: Awaitable[T]) -> T:
-    return await work
-
-
 def _run_detached(work: Awaitable[T]) -> T:
-    """Run ``work`` to completion on a fresh loop in a helper thread (safe inside a running loop)."""
-    result: list[T] = []
-    error: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(asyncio.run(_wrap(work)))
-        except BaseException as exc:
-            error.append(exc)
-
-    thread = threading.Thread(target=target, name="headshot-mock-intercept-run", daemon=True)
-    thread.start()
-    thread.join(CONTROL_TIMEOUT)
-    if error:
-        raise error[0]
-    if not result:
-        raise TimeoutError(f"store call did not finish within {CONTROL_TIMEOUT} s")
-    return result[0]
-
-
-def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.set_event_loop(loop)
+    """Run ``work`` to completion on a short-lived loop thread (safe inside a running loop)."""
+    loop = LoopThread("headshot-mock-intercept-run")
     try:
-        loop.run_forever()
+        return loop.call(work, CONTROL_TIMEOUT)
     finally:
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+        loop.stop()

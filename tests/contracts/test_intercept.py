@@ -424,7 +424,8 @@ def test_start_stop_and_the_background_work_ends() -> None:
     try:
         created = httpx.post(HEAD_SHOT, json=headshot_body("mock-stuck")).json()
         assert created["status"] == "processing"
-        loop_thread = mock._thread
+        assert mock._loop is not None
+        loop_thread = mock._loop.thread
     finally:
         mock.stop()
     assert loop_thread is not None
