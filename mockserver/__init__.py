@@ -6,6 +6,7 @@
 
 from mockserver.app import base_urls, create_app
 from mockserver.config import MockConfig
+from mockserver.control import Control
 from mockserver.errors import AdminError, ConfigError, MockError, UnknownScenario
 from mockserver.server import BackgroundServer
 from mockserver.store import MemoryStore, Store
@@ -15,6 +16,7 @@ __all__ = [
     "AdminError",
     "BackgroundServer",
     "ConfigError",
+    "Control",
     "Finding",
     "MemoryStore",
     "MockConfig",
