@@ -156,6 +156,8 @@ def parse_endpoint(text: str) -> tuple[str, str | None]:
     return url, secret or None
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
 _FIELDS = {f.name: f for f in dataclasses.fields(MockConfig)}
 
 
@@ -211,12 +213,18 @@ def _coerce(name: str, value: Any) -> Any:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(p.strip() for p in items if p.strip())
         if isinstance(default, bool):
-            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in _TRUE + _FALSE:
+                raise ValueError(text)
+            return text in _TRUE
         if isinstance(default, int) and not isinstance(default, bool):
             return int(value)
         if isinstance(default, float):
             return float(value)
     except (TypeError, ValueError):
-        kind = {"int": "whole number", "float": "number"}.get(type(default).__name__, type(default).__name__)
+        names = {"int": "whole number", "float": "number", "bool": "boolean (true/false)"}
+        kind = names.get(type(default).__name__, type(default).__name__)
         raise ConfigError(f"Option {name!r} must be a {kind}, got {value!r}.") from None
     return value

@@ -73,6 +73,7 @@ def test_unknown_option_in_a_file(tmp_path: Path) -> None:
         pytest.param("port: [1", "not valid YAML/JSON", id="syntax"),
         pytest.param("- a\n- b\n", "must hold a mapping", id="not-a-mapping"),
         pytest.param("port: many\n", "'port' must be a whole number", id="wrong-type"),
+        pytest.param("webhook_reorder: maybe\n", "must be a boolean", id="not-a-boolean"),
     ],
 )
 def test_broken_files(tmp_path: Path, text: str, message: str) -> None:
