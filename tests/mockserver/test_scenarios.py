@@ -142,3 +142,38 @@ async def test_journal_records_the_scenario_and_its_source(client: httpx.AsyncCl
     entry = (await client.get("/__mock/journal")).json()["entries"][-1]
     assert (entry["scenario"], entry["scenario_source"]) == ("error", "key")
     assert entry["request"]["body"]["key"] == "mock-error"
+
+
+@pytest.mark.parametrize(
+    ("quality", "count", "seconds"),
+    [
+        pytest.param("standard", "2", 2 * 15, id="standard-15s-per-image"),
+        pytest.param("high", "1", 30, id="high-30s-per-image"),
+    ],
+)
+async def test_agentai_takes_its_realistic_time_when_a_time_scale_is_set(
+    quality: str, count: str, seconds: int
+) -> None:
+    import time
+
+    scale = 0.02
+    app = create_app(config=MockConfig(time_scale=scale))
+    body = {
+        "photos_json": '[{"base64": "AA==", "mimeType": "image/jpeg"}]',
+        "style": "professional",
+        "background": "office",
+        "attire": "casual",
+        "output_variable_name": "r",
+        "count": count,
+        "quality": quality,
+    }
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock") as c:
+        started = time.perf_counter()
+        answer = await c.post(
+            "/agentai/v1/action/instant_headshot_run_headshot_generation",
+            json=body,
+            headers={"authorization": "Bearer k"},
+        )
+        took = time.perf_counter() - started
+    assert answer.status_code == 200
+    assert seconds * scale <= took < seconds * scale + 1.0
