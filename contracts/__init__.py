@@ -9,33 +9,33 @@
 - :class:`WebhookReceiver`, :class:`ContractViolation`, :func:`check_request`, :func:`check_response`.
 """
 
+import importlib
 from typing import Any
 
-from contracts.exchange import check_request, check_response
-from contracts.intercept import Intercept, intercept
-from contracts.receiver import WebhookReceiver
-from contracts.session import MockSession
-from contracts.suite import ClientSuite, images, raises
-from contracts.violations import ContractViolation
-
-__all__ = [
-    "ClientSuite",
-    "ContractViolation",
-    "Intercept",
-    "MockSession",
-    "WebhookReceiver",
-    "check_request",
-    "check_response",
-    "images",
-    "intercept",
-    "raises",
-    "verify",
-]
+# Names are imported on first use: the CLI (`headshot-mock serve`) and the pytest plugin load
+# this package, and neither should pay for respx, schemathesis or openapi-core up front.
+_HOMES = {
+    "ClientSuite": "contracts.suite",
+    "ContractViolation": "contracts.violations",
+    "Intercept": "contracts.intercept",
+    "MockSession": "contracts.session",
+    "WebhookReceiver": "contracts.receiver",
+    "check_request": "contracts.exchange",
+    "check_response": "contracts.exchange",
+    "images": "contracts.suite",
+    "intercept": "contracts.intercept",
+    "raises": "contracts.suite",
+    "verify": "contracts.verify",
+}
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "verify":
-        from contracts.verify import verify
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'contracts' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
 
-        return verify
-    raise AttributeError(f"module 'contracts' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return __all__

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from mockserver.config import parse_allow
 from mockserver.runtime import Runtime, iso
 from mockserver.store import Record
@@ -121,6 +119,8 @@ class Dispatcher:
             started = time.perf_counter()
             status: int | None = None
             error: str | None = None
+            import httpx  # here, not at import time: serving starts faster without it
+
             try:
                 # A client per attempt: webhooks are rare, and nothing is left open between them.
                 async with httpx.AsyncClient(
