@@ -26,7 +26,7 @@ from mockserver.errors import AdminError, UnknownScenario
 from mockserver.problems import problem
 from mockserver.providers.base import Answer, Call, Provider, Rejected
 from mockserver.runtime import Runtime, iso
-from mockserver.scenarios import BEFORE_VALIDATION, BEHAVIOURS, HEADER, KEY_PREFIX, Selection, parse_prefer
+from mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
 from mockserver.validation import Finding, RequestValidator, is_malformed
 
 log = logging.getLogger("headshot_mock")
@@ -305,6 +305,3 @@ def _header_text(text: str) -> str:
     text = text.encode("ascii", "backslashreplace").decode("ascii")
     text = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in text)
     return text if len(text) <= VIOLATIONS_HEADER_LIMIT else text[: VIOLATIONS_HEADER_LIMIT - 3] + "..."
-
-
-__all__ = ["BEHAVIOURS", "Bound", "Engine"]

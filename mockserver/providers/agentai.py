@@ -21,7 +21,7 @@ class Plugin(Provider):
     id: ClassVar[str] = "agentai"
 
     async def on_instantHeadshotRunHeadshotGeneration(self, call: Call) -> Answer:
-        if call.example is None or call.example.name != "success":
+        if not call.succeeds:
             return self.example_answer(call)
         body: dict[str, Any] = call.body
         _photos(body.get("photos_json"))

@@ -52,6 +52,11 @@ class Call:
     mount: str
     """Where the provider is mounted (``/modelslab``, or empty at the root)."""
 
+    @property
+    def succeeds(self) -> bool:
+        """Whether the chosen scenario answers this operation with its ``success`` example."""
+        return self.example is not None and self.example.name == "success"
+
     def url(self, path: str) -> str:
         """An absolute URL on this mock for a path under the server root."""
         return f"{self.base_url}{path}"

@@ -22,7 +22,7 @@ class Plugin(Provider):
     id: ClassVar[str] = "idphoto"
 
     async def on_generatePortrait(self, call: Call) -> Answer:
-        if call.example is None or call.example.name != "success":
+        if not call.succeeds:
             return self.example_answer(call)
         body: dict[str, Any] = call.body
         for i, item in enumerate(body.get("inputImages") or ()):

@@ -75,7 +75,7 @@ class Plugin(Provider):
     }
 
     async def on_createUploadUrls(self, call: Call) -> Answer:
-        if call.example is None or call.example.name != "success":
+        if not call.succeeds:
             return self.example_answer(call)
         now = await self.runtime.now()
         items = []
@@ -106,7 +106,7 @@ class Plugin(Provider):
 
     async def on_createAiHeadshot(self, call: Call) -> Answer:
         scenario = call.scenario
-        if scenario not in LIFECYCLES and (call.example is None or call.example.name != "success"):
+        if scenario not in LIFECYCLES and not call.succeeds:
             return self.example_answer(call)
         source = call.body["assets"]["image_file_path"]
         uploaded = (

@@ -44,7 +44,7 @@ class Plugin(Provider):
     async def _generate(self, call: Call) -> Answer:
         scenario = call.scenario
         job_like = scenario in ("processing", "failed", "stuck")
-        if not job_like and (call.example is None or call.example.name != "success"):
+        if not job_like and not call.succeeds:
             return self.example_answer(call)
         body: dict[str, Any] = call.body
         n = await self.runtime.number(self.id, "generation")
