@@ -178,7 +178,7 @@ class Engine:
                 return Selection(_checked(book, wanted["example"], where), "prefer")
             if "code" in wanted:
                 code = wanted["code"]
-                name = book.by_status(op_id, int(code)) if code.isdigit() else None
+                name = book.by_status(op_id, int(code)) if code.isascii() and code.isdigit() else None
                 if name is None:
                     statuses = sorted({ex.status for ex in book.examples(op_id).values()})
                     raise AdminError(

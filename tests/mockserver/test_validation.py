@@ -171,3 +171,33 @@ def test_findings_with_control_characters_survive_a_real_http_server(live: Any) 
     response = httpx.post(f"{live.url}{HEAD_SHOT}", json=body)
     assert response.status_code < 500
     assert "\\x00" in response.headers["x-mock-violations"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"prefer": "code=²"}, id="prefer-unicode-digit"),
+        pytest.param({"prefer": "code=99999999999999999999"}, id="prefer-huge-code"),
+        pytest.param({"prefer": "example="}, id="prefer-empty-example"),
+        pytest.param({"prefer": ",,;=;"}, id="prefer-garbage"),
+        pytest.param({"x-mock-scenario": "\u202e\x7f"}, id="scenario-control-characters"),
+        pytest.param({"x-mock-validation": ""}, id="empty-level"),
+        pytest.param({"authorization": "Bearer"}, id="bearer-without-token"),
+        pytest.param({"authorization": "Basic Zm9vOmJhcg=="}, id="other-auth-scheme"),
+        pytest.param({"content-length": "99999999999"}, id="lying-content-length"),
+    ],
+)
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_hostile_headers_never_get_a_500(
+    client: httpx.AsyncClient, provider: str, headers: dict[str, str]
+) -> None:
+    spec = specs.load(provider)
+    op = spec.operations[0]
+    path = f"/{provider}{op.base_path}{op.path}".replace("{id}", "1")
+    path = path.replace("{asset_id}", "a").replace("{filename}", "f.png")
+    raw = {
+        "content-type": b"application/json",
+        **{k: v.encode() for k, v in headers.items()},
+    }  # UTF-8 on the wire
+    response = await client.request(op.method, path, content=b"{}", headers=raw)
+    assert response.status_code < 500, response.text
