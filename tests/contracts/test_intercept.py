@@ -12,9 +12,8 @@ import base64
 import io
 import json
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +25,7 @@ from PIL import Image
 from contracts.intercept import Intercept, UnmockedRequest, intercept, provider_hosts
 from contracts.receiver import WebhookReceiver
 from mockserver import MockConfig
+from tests.helpers import within
 
 T = TypeVar("T")
 
@@ -56,28 +56,6 @@ def image_format(content: bytes) -> str | None:
 
 def headshot_body(key: str) -> dict[str, Any]:
     return {"key": key, "prompt": "professional headshot", "face_image": FACE_URL}
-
-
-def within(seconds: float, call: Callable[[], T], on_timeout: Callable[[], None] | None = None) -> T:
-    """Run ``call`` in a thread; fail the test instead of hanging if it takes longer."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, name="intercept-test", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        if on_timeout is not None:
-            on_timeout()
-        pytest.fail(f"still running after {seconds} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -15,9 +15,8 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,13 +29,11 @@ from PIL import Image
 
 from contracts.receiver import Delivery, WebhookReceiver
 from mockserver import BackgroundServer, MockConfig, create_app
+from tests.helpers import image_editing, run_headshot, within
 
 with warnings.catch_warnings():
     # modelslab_py 0.2.3 declares its schemas with pydantic-v1 idioms (class Config, json_encoders).
     warnings.simplefilter("ignore", DeprecationWarning)
-    from modelslab_py.core.apis.image_editing import Image_editing
-    from modelslab_py.core.client import Client as ModelsLabClient
-    from modelslab_py.schemas.image_editing import FluxHeadshotSchema, HeadshotSchema
 
 T = TypeVar("T")
 
@@ -102,28 +99,6 @@ def deliveries(server: BackgroundServer) -> list[dict[str, Any]]:
         "deliveries"
     ]
     return records
-
-
-def within(seconds: float, call: Callable[[], T], *, on_timeout: Callable[[], None] = lambda: None) -> T:
-    """Run a blocking SDK call in a daemon thread, failing the test after ``seconds``."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, name="sdk-call", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        on_timeout()
-        pytest.fail(f"the SDK call was still running after {seconds}s")
-    if "error" in outcome:
-        raise outcome["error"]
-    value: T = outcome["value"]
-    return value
 
 
 def assert_downloads_decode(paths: list[str], directory: Path) -> None:
@@ -383,19 +358,6 @@ def test_magichour_node_sdk_no_face_ends_in_error(
 # -- ModelsLab result webhook (PyPI modelslab_py) ------------------------------------------------
 
 
-def image_editing(server: BackgroundServer, key: str, *, enterprise: bool) -> Image_editing:
-    client = ModelsLabClient(api_key=key, fetch_retry=5)
-    client.fetch_timeout = 0.01  # seconds slept between fetch attempts (default 60)
-    client.base_url = f"{server.url}/modelslab/api/"  # before Image_editing copies it
-    return Image_editing(client=client, enterprise=enterprise)
-
-
-def run_headshot(api: Image_editing, flux: bool, **fields: Any) -> dict[str, Any]:
-    if flux:
-        return api.flux_headshot(FluxHeadshotSchema(prompt="pretty woman", face_image=FACE_URL, **fields))
-    return api.headshot(HeadshotSchema(prompt="pretty woman", face_image=FACE_URL, **fields))
-
-
 MODELSLAB_CALLS = [
     pytest.param(False, False, id="v6-head_shot"),
     pytest.param(False, True, id="v6-flux_headshot"),
@@ -409,7 +371,7 @@ MODELSLAB_CALLS = [
 def test_modelslab_sdk_webhook_carries_the_track_id_and_result(
     live: BackgroundServer, enterprise: bool, flux: bool
 ) -> None:
-    api = image_editing(live, "mock-processing", enterprise=enterprise)
+    api = image_editing(live.url, "mock-processing", enterprise=enterprise)
     with WebhookReceiver() as hooks:
         queued = within(
             SDK_DEADLINE,
@@ -439,7 +401,7 @@ def test_modelslab_sdk_webhook_carries_the_track_id_and_result(
 def test_modelslab_sdk_failed_generation_webhook(
     live: BackgroundServer, enterprise: bool, flux: bool
 ) -> None:
-    api = image_editing(live, "mock-failed", enterprise=enterprise)
+    api = image_editing(live.url, "mock-failed", enterprise=enterprise)
     with WebhookReceiver() as hooks:
         queued = within(SDK_DEADLINE, lambda: run_headshot(api, flux, webhook=hooks.url, track_id=TRACK_ID))
         assert queued["status"] == "processing", queued

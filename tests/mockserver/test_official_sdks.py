@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,13 +24,12 @@ from make_api_request import ApiError
 from PIL import Image
 
 from mockserver import BackgroundServer
+from tests.helpers import image_editing, run_headshot, within
 
 with warnings.catch_warnings():
     # modelslab_py 0.2.3 declares its schemas with pydantic-v1 idioms (class Config, json_encoders).
     warnings.simplefilter("ignore", DeprecationWarning)
-    from modelslab_py.core.apis.image_editing import Image_editing
-    from modelslab_py.core.client import Client as ModelsLabClient
-    from modelslab_py.schemas.image_editing import FluxHeadshotSchema, HeadshotSchema
+    from modelslab_py.schemas.image_editing import HeadshotSchema
 
 PYDANTIC_V1_CALLS = pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince20")
 """modelslab_py builds every body with the deprecated ``schema.dict(exclude_none=True)``."""
@@ -239,19 +237,6 @@ def test_idphoto_prompt_and_seed_are_a_style_template(
 # -- ModelsLab (PyPI modelslab_py) ---------------------------------------------------------------
 
 
-def image_editing(live: BackgroundServer, key: str = "k", *, enterprise: bool = False) -> Image_editing:
-    client = ModelsLabClient(api_key=key, fetch_retry=5)
-    client.fetch_timeout = 0.01  # seconds slept between fetch attempts (default 60)
-    client.base_url = f"{live.url}/modelslab/api/"  # before Image_editing copies it
-    return Image_editing(client=client, enterprise=enterprise)
-
-
-def run_headshot(api: Image_editing, flux: bool, **fields: Any) -> dict[str, Any]:
-    if flux:
-        return api.flux_headshot(FluxHeadshotSchema(prompt="pretty woman", face_image=FACE_URL, **fields))
-    return api.headshot(HeadshotSchema(prompt="pretty woman", face_image=FACE_URL, **fields))
-
-
 MODELSLAB_CALLS = [
     pytest.param(False, False, "headShot", "num_inference_steps", id="v6-head_shot"),
     pytest.param(False, True, "fluxHeadshot", "seed", id="v6-flux_headshot"),
@@ -265,7 +250,7 @@ MODELSLAB_CALLS = [
 def test_modelslab_sdk_defaults_succeed_leniently_and_are_reported(
     live: BackgroundServer, enterprise: bool, flux: bool, operation: str, violated: str
 ) -> None:
-    answer = run_headshot(image_editing(live, enterprise=enterprise), flux)
+    answer = run_headshot(image_editing(live.url, enterprise=enterprise), flux)
 
     assert answer["status"] == "success", answer
     assert len(answer["output"]) == 1  # the SDK default samples=1
@@ -301,7 +286,7 @@ def test_modelslab_sdk_default_violations_are_in_the_response_header(live: Backg
 def test_modelslab_sdk_fetch_reaches_success_after_processing(
     live: BackgroundServer, enterprise: bool, flux: bool, operation: str, violated: str
 ) -> None:
-    api = image_editing(live, "mock-processing", enterprise=enterprise)
+    api = image_editing(live.url, "mock-processing", enterprise=enterprise)
 
     queued = run_headshot(api, flux, width=512, height=768)
 
@@ -322,7 +307,7 @@ def test_modelslab_sdk_fetch_reaches_success_after_processing(
 
 
 def test_modelslab_sdk_enterprise_system_details(live: BackgroundServer) -> None:
-    details = image_editing(live, enterprise=True).system_details()
+    details = image_editing(live.url, enterprise=True).system_details()
 
     assert details["status"] in ("ok", "success"), details
     assert isinstance(details["model_count"], int)
@@ -332,7 +317,7 @@ def test_modelslab_sdk_enterprise_system_details(live: BackgroundServer) -> None
 @PYDANTIC_V1_CALLS
 def test_modelslab_sdk_unauthorized_raises(live: BackgroundServer) -> None:
     with pytest.raises(Exception, match="status code 401"):
-        run_headshot(image_editing(live, "mock-unauthorized"), flux=False)
+        run_headshot(image_editing(live.url, "mock-unauthorized"), flux=False)
 
 
 # -- Magic Hour (PyPI magic-hour) ----------------------------------------------------------------
@@ -360,23 +345,8 @@ def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def bounded(client: MagicHourClient, call: Callable[[], Any]) -> Any:
     """Run an SDK call whose polling loop has no limit, failing after SDK_DEADLINE seconds."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, name="magichour-sdk", daemon=True)
-    worker.start()
-    worker.join(SDK_DEADLINE)
-    if worker.is_alive():
-        client._base_client.httpx_client.close()  # the next poll raises and ends the thread
-        pytest.fail(f"the Magic Hour SDK was still polling after {SDK_DEADLINE}s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    # Closing the SDK's connection pool makes its next poll raise, which ends the thread.
+    return within(SDK_DEADLINE, call, on_timeout=client._base_client.httpx_client.close)
 
 
 def face_file(tmp_path: Path) -> Path:
