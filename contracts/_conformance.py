@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 import specs
-from contracts.report import Failure, Report, SentRequest
+from contracts.report import Failure, Report, SentRequest, closest_error, describe_failure
 from contracts.verify_settings import (
     BODY_LIMIT,
     DEFAULT_CHECKS,
@@ -279,7 +279,7 @@ class _Run:
             if name == "negative_data_rejection" and _rejected_in_body(response):
                 continue
             for failure in found:
-                difference = _difference(name, failure, response)
+                difference = describe_failure(name, failure, response)
                 if name == "response_schema_conformance":
                     difference = self._explain(case, response) or difference
                 result._record(
@@ -305,7 +305,7 @@ class _Run:
         media = (self.spec.resolve(declared or {}).get("content") or {}).get("application/json")
         if not media or "schema" not in media:
             return None
-        return _closest_error(self.spec, self.spec.resolve(media["schema"]), body)
+        return closest_error(self.spec, self.spec.resolve(media["schema"]), body)
 
     def _operation_id(self, case: Any) -> str:
         return str(case.operation.definition.raw["operationId"])
@@ -334,24 +334,6 @@ class _Run:
         return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + "..."
 
 
-def _closest_error(spec: specs.ProviderSpec, schema: Any, body: Any) -> str | None:
-    schema = spec.resolve(schema)
-    branches = [spec.resolve(b) for b in (schema.get("oneOf") or schema.get("anyOf") or ())]
-    if branches:
-        scored = sorted(
-            ((len(list(spec.validator(b).iter_errors(body))), i, b) for i, b in enumerate(branches)),
-            key=lambda item: (item[0], item[1]),
-        )
-        if scored[0][0] > 0:
-            return _closest_error(spec, scored[0][2], body)
-    errors = list(spec.validator(schema).iter_errors(body))
-    if not errors:
-        return None
-    error = errors[0]
-    path = "/".join(str(p) for p in error.instance_path)
-    return f"response body{f' at /{path}' if path else ''}: {error.message}"
-
-
 def _rejected_in_body(response: Any) -> bool:
     """ModelsLab refuses a request with HTTP 200 and ``{"status": "error", ...}`` (its spec documents
     "Parameter check failed, HTTP 200"): for a negative request that is a rejection, not a failure."""
@@ -360,29 +342,6 @@ def _rejected_in_body(response: Any) -> bool:
     except Exception:
         return False
     return isinstance(body, dict) and body.get("status") == "error"
-
-
-def _difference(check: str, failure: Any, response: Any) -> str:
-    """The failure in one line, in terms of the spec."""
-    status = getattr(response, "status_code", None)
-    if check == "status_code_conformance":
-        documented = ", ".join(str(s) for s in getattr(failure, "defined_status_codes", ()))
-        return f"status {status} not documented (documented: {documented})"
-    if check in ("response_schema_conformance", "response_headers_conformance") and hasattr(
-        failure, "validation_message"
-    ):
-        where = "response body" if check == "response_schema_conformance" else "response header"
-        path = "/".join(str(p) for p in getattr(failure, "instance_path", ()) or ())
-        at = f" at /{path}" if path else ""
-        return f"{where}{at}: {failure.validation_message}"
-    if check == "not_a_server_error":
-        return f"server error: status {status}"
-    if check == "negative_data_rejection":
-        return f"schema-invalid request accepted with status {status}"
-    if check == "positive_data_acceptance":
-        return f"schema-valid request rejected with status {status}"
-    message = str(failure.message).strip().splitlines()
-    return f"{failure.title}: {message[0]}" if message else str(failure.title)
 
 
 def _find(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:

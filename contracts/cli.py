@@ -203,11 +203,12 @@ def _serve(args: argparse.Namespace) -> int:
     )
     for provider, url in base_urls(config).items():
         print(f"  {provider:<10} {url}")
-    magichour = app.state.engine.providers.get("magichour")
+    takers = [p for p in app.state.engine.providers.values() if p.webhook_events]
     for endpoint in config.webhooks:
         url, _, secret = endpoint.partition("#")
-        signed = secret or (magichour.default_secret if magichour else "")
-        print(f"  {'webhook':<10} {url}  (Magic Hour image.* events, signed with {signed})")
+        for plugin in takers:
+            signed = secret or plugin.default_secret
+            print(f"  {'webhook':<10} {url}  ({plugin.spec.title} events, signed with {signed})")
     print(
         f"  {'admin':<10} http://{config.host}:{config.port}/__mock/  (journal, rules, jobs, clock, reset)",
         flush=True,

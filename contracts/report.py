@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import specs
 from contracts.verify_settings import PhaseName
 
 if TYPE_CHECKING:
@@ -199,3 +200,47 @@ def _replace(failure: Failure, **changes: Any) -> Failure:
     import dataclasses
 
     return dataclasses.replace(failure, **changes)
+
+
+# how a failure is worded ------------------------------------------------------------------------
+
+
+def closest_error(spec: specs.ProviderSpec, schema: Any, body: Any) -> str | None:
+    schema = spec.resolve(schema)
+    branches = [spec.resolve(b) for b in (schema.get("oneOf") or schema.get("anyOf") or ())]
+    if branches:
+        scored = sorted(
+            ((len(list(spec.validator(b).iter_errors(body))), i, b) for i, b in enumerate(branches)),
+            key=lambda item: (item[0], item[1]),
+        )
+        if scored[0][0] > 0:
+            return closest_error(spec, scored[0][2], body)
+    errors = list(spec.validator(schema).iter_errors(body))
+    if not errors:
+        return None
+    error = errors[0]
+    path = "/".join(str(p) for p in error.instance_path)
+    return f"response body{f' at /{path}' if path else ''}: {error.message}"
+
+
+def describe_failure(check: str, failure: Any, response: Any) -> str:
+    """The failure in one line, in terms of the spec."""
+    status = getattr(response, "status_code", None)
+    if check == "status_code_conformance":
+        documented = ", ".join(str(s) for s in getattr(failure, "defined_status_codes", ()))
+        return f"status {status} not documented (documented: {documented})"
+    if check in ("response_schema_conformance", "response_headers_conformance") and hasattr(
+        failure, "validation_message"
+    ):
+        where = "response body" if check == "response_schema_conformance" else "response header"
+        path = "/".join(str(p) for p in getattr(failure, "instance_path", ()) or ())
+        at = f" at /{path}" if path else ""
+        return f"{where}{at}: {failure.validation_message}"
+    if check == "not_a_server_error":
+        return f"server error: status {status}"
+    if check == "negative_data_rejection":
+        return f"schema-invalid request accepted with status {status}"
+    if check == "positive_data_acceptance":
+        return f"schema-valid request rejected with status {status}"
+    message = str(failure.message).strip().splitlines()
+    return f"{failure.title}: {message[0]}" if message else str(failure.title)

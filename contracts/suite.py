@@ -36,7 +36,7 @@ from contracts.session import MockSession
 from contracts.violations import ContractViolation
 from mockserver import MockConfig
 from mockserver.app import scenario_books
-from mockserver.signing import magichour_headers
+from mockserver.providers import plugin_for
 
 TRANSIENT = ("rate_limited", "server_error")
 """Scenarios a good client may retry: only the first call fails."""
@@ -125,7 +125,10 @@ class ClientSuite:
 
     def test_webhook_signatures(self, headshot_suite_mock: MockSession) -> None:
         """Only where the provider signs webhooks and the suite has a ``handle_webhook``."""
-        if self.provider != "magichour" or type(self).handle_webhook is ClientSuite.handle_webhook:
+        if (
+            not plugin_for(self.provider).webhook_events
+            or type(self).handle_webhook is ClientSuite.handle_webhook
+        ):
             pytest.skip("no signed webhooks to check (provider does not sign, or no handle_webhook)")
         self.run_webhook_check(headshot_suite_mock)
 
@@ -174,7 +177,10 @@ class ClientSuite:
         """A signed delivery is accepted; tampered and unsigned ones are refused."""
         body = b'{"type": "image.completed", "payload": {"id": "suite"}}'
         now = int(time.time())
-        signed = {"content-type": "application/json", **magichour_headers(self.webhook_secret, now, body)}
+        signed = {
+            "content-type": "application/json",
+            **plugin_for(self.provider).webhook_headers(self.webhook_secret, now, body),
+        }
         problems = []
         if not 200 <= self.handle_webhook(signed, body) < 300:
             problems.append("it refused a correctly signed delivery")

@@ -126,7 +126,7 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         only(data, ENDPOINT_FIELDS, "endpoint")
         endpoint = await control.add_endpoint(
             data.get("url", ""),
-            provider=data.get("provider", "magichour"),
+            provider=data.get("provider"),
             events=data.get("events"),
             secret=data.get("secret"),
         )

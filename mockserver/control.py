@@ -173,11 +173,21 @@ class Control:
         self,
         url: str,
         *,
-        provider: str = "magichour",
+        provider: str | None = None,
         events: Sequence[str] | None = None,
         secret: str | None = None,
     ) -> Record:
-        """Register a webhook endpoint: ``events`` None means all of the provider's events."""
+        """Register a webhook endpoint: ``events`` None means all of the provider's events.
+
+        ``provider`` may be left out when one served provider takes registered endpoints.
+        """
+        if provider is None:
+            takers = [pid for pid, p in self._engine.providers.items() if p.webhook_events]
+            if len(takers) != 1:
+                raise AdminError(
+                    400, "Bad endpoint", f"say which provider: one of {takers or 'none served'}."
+                )
+            provider = takers[0]
         if not isinstance(provider, str) or not provider:
             raise AdminError(400, "Bad endpoint", f"provider must be a provider id, got {provider!r}.")
         pid = self.provider(provider)
@@ -186,8 +196,8 @@ class Control:
             raise AdminError(
                 400,
                 "Nothing to register",
-                f"{pid} has no registered webhook endpoints "
-                "(ModelsLab posts to each request's `webhook` field).",
+                f"{pid} takes no registered webhook endpoints "
+                "(its webhooks, if any, go where each request says).",
             )
         if not isinstance(url, str) or not url:
             raise AdminError(400, "Missing url", "The endpoint needs a string 'url'.")
@@ -212,6 +222,7 @@ class Control:
             raise AdminError(
                 400, "Bad endpoint", "secret must be a non-empty string or null (the mock's default)."
             )
+        secret = secret or self._engine.providers[pid].default_secret  # listed, so a receiver can verify
         return await self._store.endpoint_add(
             {"provider": pid, "url": url, "events": events, "secret": secret}
         )

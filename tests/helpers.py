@@ -1,14 +1,20 @@
-"""Helpers several test modules share: running an SDK call under a deadline, and pointing
-the official ModelsLab SDK at a mock."""
+"""Helpers several test modules share: sample photos, decoding and downloading images, an
+agent.ai request body, running an SDK call under a deadline, and pointing the official
+ModelsLab SDK at a mock."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import httpx
 import pytest
+from PIL import Image
 
 with warnings.catch_warnings():  # modelslab_py's schemas use pydantic's deprecated class config
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -18,6 +24,41 @@ with warnings.catch_warnings():  # modelslab_py's schemas use pydantic's depreca
 
 T = TypeVar("T")
 FACE_URL = "https://example.com/face.jpg"
+
+
+def jpeg_bytes(color: tuple[int, int, int] = (201, 152, 121), size: tuple[int, int] = (64, 64)) -> bytes:
+    """A plain JPEG 'photo' to hand to clients."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def decode(content: bytes) -> tuple[str | None, tuple[int, int]]:
+    """(format, size) of an image, after decoding every pixel."""
+    with Image.open(io.BytesIO(content)) as image:
+        image.load()
+        return image.format, image.size
+
+
+def download(url: str) -> bytes:
+    response = httpx.get(url, timeout=10)
+    assert response.status_code == 200, f"GET {url} -> {response.status_code}"
+    return response.content
+
+
+def hs1_body(*, count: str = "2", quality: str = "standard", aspect_ratio: str = "3:4") -> dict[str, str]:
+    """A valid agent.ai HS1 request body, photo included."""
+    photo = {"base64": base64.b64encode(jpeg_bytes()).decode("ascii"), "mimeType": "image/jpeg"}
+    return {
+        "photos_json": json.dumps([photo]),
+        "style": "professional",
+        "background": "studio_white",
+        "attire": "business_formal",
+        "output_variable_name": "headshot_result",
+        "count": count,
+        "quality": quality,
+        "aspect_ratio": aspect_ratio,
+    }
 
 
 def within(seconds: float, call: Callable[[], T], *, on_timeout: Callable[[], None] | None = None) -> T:

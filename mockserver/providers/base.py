@@ -151,6 +151,11 @@ class Provider:
                     return body
         return body
 
+    @staticmethod
+    def webhook_headers(secret: str, timestamp: int, body: bytes) -> dict[str, str]:
+        """The headers that sign a webhook delivery (none: the provider does not sign)."""
+        return {}
+
     @property
     def default_secret(self) -> str:
         """The webhook secret of endpoints registered without one (deterministic from the seed)."""

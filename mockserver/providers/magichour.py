@@ -69,6 +69,7 @@ class Plugin(Provider):
 
     webhook_events: ClassVar[tuple[str, ...]] = tuple(EVENTS.values())
     final_states: ClassVar[tuple[str, ...]] = ("complete", "error", "canceled")
+    webhook_headers = staticmethod(magichour_headers)
     lifecycles: ClassVar[dict[str, str]] = {
         "error": "the project ends with status error (error object unknown_error), credits refunded",
         "stuck": "the project stays queued/rendering forever",
@@ -231,7 +232,7 @@ class Plugin(Provider):
                     event=event,
                     url=endpoint["url"],
                     body=body,
-                    headers={"content-type": "application/json", **magichour_headers(secret, now, body)},
+                    headers={"content-type": "application/json", **self.webhook_headers(secret, now, body)},
                     attempts=WEBHOOK_ATTEMPTS,
                     group=job["id"],
                     last=state != "rendering",

@@ -25,7 +25,7 @@ from PIL import Image
 from contracts.intercept import Intercept, UnmockedRequest, intercept, provider_hosts
 from contracts.receiver import WebhookReceiver
 from mockserver import MockConfig
-from tests.helpers import within
+from tests.helpers import hs1_body, jpeg_bytes, within
 
 T = TypeVar("T")
 
@@ -40,12 +40,6 @@ DEADLINE = 30.0
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def jpeg_bytes(size: tuple[int, int] = (96, 128)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (201, 152, 121)).save(buffer, "JPEG")
-    return buffer.getvalue()
 
 
 def image_format(content: bytes) -> str | None:
@@ -261,24 +255,10 @@ def test_magichour_webhooks_still_reach_a_loopback_receiver() -> None:
 # -- agent.ai and idphoto.ai ---------------------------------------------------------------------
 
 
-def agentai_body() -> dict[str, str]:
-    photo = {"base64": base64.b64encode(jpeg_bytes()).decode("ascii"), "mimeType": "image/jpeg"}
-    return {
-        "photos_json": json.dumps([photo]),
-        "style": "professional",
-        "background": "studio_white",
-        "attire": "business_formal",
-        "output_variable_name": "headshot_result",
-        "count": "2",
-        "quality": "standard",
-        "aspect_ratio": "3:4",
-    }
-
-
 def test_agentai_on_its_real_url(mock: Intercept, no_network: list[Any]) -> None:
     answer = httpx.post(
         AGENTAI,
-        json=agentai_body(),
+        json=hs1_body(),
         headers=BEARER,
         timeout=10,
     )
@@ -371,7 +351,7 @@ def test_shared_journal_shows_every_provider(mock: Intercept) -> None:
         f"{MH}/v1/ai-headshot-generator", json={"assets": {"image_file_path": FACE_URL}}, headers=BEARER
     )
     httpx.post(IDPHOTO, json=idphoto_body())
-    httpx.post(AGENTAI, json=agentai_body(), headers=BEARER)
+    httpx.post(AGENTAI, json=hs1_body(), headers=BEARER)
 
     entries = mock.journal()
     assert [e["provider"] for e in entries] == ["modelslab", "magichour", "idphoto", "agentai"]

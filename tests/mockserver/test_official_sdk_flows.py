@@ -10,7 +10,6 @@ call, subprocess and webhook wait has a deadline: the SDKs' own polling loops ha
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import shutil
@@ -25,11 +24,10 @@ import httpx
 import pytest
 from magic_hour import AsyncClient as MagicHourAsyncClient
 from magic_hour import Client as MagicHourClient
-from PIL import Image
 
 from contracts.receiver import Delivery, WebhookReceiver
 from mockserver import BackgroundServer, MockConfig, create_app
-from tests.helpers import image_editing, run_headshot, within
+from tests.helpers import decode, download, image_editing, jpeg_bytes, run_headshot, within
 
 with warnings.catch_warnings():
     # modelslab_py 0.2.3 declares its schemas with pydantic-v1 idioms (class Config, json_encoders).
@@ -62,9 +60,7 @@ TRACK_ID = "track-1"
 
 def face_file(tmp_path: Path) -> Path:
     path = tmp_path / "face.jpg"
-    buffer = io.BytesIO()
-    Image.new("RGB", (96, 128), (201, 152, 121)).save(buffer, "JPEG")
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(jpeg_bytes(size=(96, 128)))
     return path
 
 
@@ -72,19 +68,6 @@ def out_dir(tmp_path: Path) -> Path:
     path = tmp_path / "out"
     path.mkdir()
     return path
-
-
-def decode(content: bytes) -> tuple[str | None, tuple[int, int]]:
-    """(format, size) of an image, after decoding every pixel."""
-    with Image.open(io.BytesIO(content)) as image:
-        image.load()
-        return image.format, image.size
-
-
-def download(url: str) -> bytes:
-    response = httpx.get(url, timeout=10)
-    assert response.status_code == 200, f"GET {url} -> {response.status_code}"
-    return response.content
 
 
 def journal(server: BackgroundServer, provider: str) -> list[dict[str, Any]]:

@@ -8,8 +8,6 @@ with plain ``requests`` exactly as its page documents.
 from __future__ import annotations
 
 import base64
-import io
-import json
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,10 +19,9 @@ import requests
 from agentai import AgentAiClient
 from magic_hour import Client as MagicHourClient
 from make_api_request import ApiError
-from PIL import Image
 
 from mockserver import BackgroundServer
-from tests.helpers import image_editing, run_headshot, within
+from tests.helpers import decode, download, hs1_body, image_editing, jpeg_bytes, run_headshot, within
 
 with warnings.catch_warnings():
     # modelslab_py 0.2.3 declares its schemas with pydantic-v1 idioms (class Config, json_encoders).
@@ -44,25 +41,6 @@ FACE_URL = "https://example.com/face.jpg"
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def jpeg_bytes(color: tuple[int, int, int] = (201, 152, 121), size: tuple[int, int] = (64, 64)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
-def decode(content: bytes) -> tuple[str | None, tuple[int, int]]:
-    """(format, size) of an image, after decoding every pixel."""
-    with Image.open(io.BytesIO(content)) as image:
-        image.load()
-        return image.format, image.size
-
-
-def download(url: str) -> bytes:
-    response = httpx.get(url, timeout=10)
-    assert response.status_code == 200, f"GET {url} -> {response.status_code}"
-    return response.content
-
-
 def journal(live: BackgroundServer, provider: str | None = None) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = httpx.get(f"{live.url}/__mock/journal", timeout=10).json()["entries"]
     return [e for e in entries if provider is None or e["provider"] == provider]
@@ -79,20 +57,6 @@ def agentai_client(live: BackgroundServer, token: str = "k") -> AgentAiClient:
     client = AgentAiClient(bearer_token=token)
     client.BASE_URL = f"{live.url}/agentai/v1"  # instance override, read through self.BASE_URL
     return client
-
-
-def hs1_body(*, count: str = "2", quality: str = "standard", aspect_ratio: str = "3:4") -> dict[str, str]:
-    photo = {"base64": base64.b64encode(jpeg_bytes()).decode("ascii"), "mimeType": "image/jpeg"}
-    return {
-        "photos_json": json.dumps([photo]),
-        "style": "professional",
-        "background": "studio_white",
-        "attire": "business_formal",
-        "output_variable_name": "headshot_result",
-        "count": count,
-        "quality": quality,
-        "aspect_ratio": aspect_ratio,
-    }
 
 
 @pytest.mark.parametrize(
