@@ -15,17 +15,17 @@ from typing import Any
 # Names are imported on first use: the CLI (`headshot-mock serve`) and the pytest plugin load
 # this package, and neither should pay for respx, schemathesis or openapi-core up front.
 _HOMES = {
-    "ClientSuite": "contracts.suite",
-    "ContractViolation": "contracts.violations",
-    "Intercept": "contracts.intercept",
-    "MockSession": "contracts.session",
-    "WebhookReceiver": "contracts.receiver",
-    "check_request": "contracts.exchange",
-    "check_response": "contracts.exchange",
-    "images": "contracts.suite",
-    "intercept": "contracts.intercept",
-    "raises": "contracts.suite",
-    "verify": "contracts.verify",
+    "ClientSuite": "headshot_mock.contracts.suite",
+    "ContractViolation": "headshot_mock.contracts.violations",
+    "Intercept": "headshot_mock.contracts.intercept",
+    "MockSession": "headshot_mock.contracts.session",
+    "WebhookReceiver": "headshot_mock.contracts.receiver",
+    "check_request": "headshot_mock.contracts.exchange",
+    "check_response": "headshot_mock.contracts.exchange",
+    "images": "headshot_mock.contracts.suite",
+    "intercept": "headshot_mock.contracts.intercept",
+    "raises": "headshot_mock.contracts.suite",
+    "verify": "headshot_mock.contracts.verify",
 }
 __all__ = sorted(_HOMES)
 

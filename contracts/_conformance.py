@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-import specs
-from contracts.report import Failure, Report, SentRequest, closest_error, describe_failure
-from contracts.verify_settings import (
+from headshot_mock import specs
+from headshot_mock.contracts.report import Failure, Report, SentRequest, closest_error, describe_failure
+from headshot_mock.contracts.verify_settings import (
     BODY_LIMIT,
     DEFAULT_CHECKS,
     OPTIONAL_CHECKS,
@@ -37,7 +37,7 @@ def _checks(names: Sequence[str]) -> list[tuple[str, Callable[..., Any]]]:
     }
     for name in names:
         if name not in known:
-            from specs.errors import did_you_mean
+            from headshot_mock.specs.errors import did_you_mean
 
             raise VerifyError(f"Unknown check {name!r}.{did_you_mean(name, known)}")
     return [(name, known[name]) for name in names]

@@ -17,10 +17,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-import specs
-from mockserver.config import LEVELS, MockConfig
-from mockserver.errors import ConfigError, MockError
-from specs.errors import did_you_mean
+from headshot_mock import specs
+from headshot_mock.mockserver.config import LEVELS, MockConfig
+from headshot_mock.mockserver.errors import ConfigError, MockError
+from headshot_mock.specs.errors import did_you_mean
 
 PROG = "headshot-mock"
 
@@ -107,7 +107,7 @@ def _parser() -> _Parser:
 
     commands.add_parser("providers", help="list the bundled providers and their base URLs")
 
-    from contracts.verify import DEFAULT_MAX_EXAMPLES, DEFAULT_MAX_REQUESTS
+    from headshot_mock.contracts.verify import DEFAULT_MAX_EXAMPLES, DEFAULT_MAX_REQUESTS
 
     check = commands.add_parser(
         "verify",
@@ -182,7 +182,7 @@ def config_from(args: argparse.Namespace) -> MockConfig:
 
 
 def _check_scenario(config: MockConfig) -> None:
-    from mockserver.app import scenario_names
+    from headshot_mock.mockserver.app import scenario_names
 
     names = scenario_names(config)
     if config.scenario not in names:
@@ -192,7 +192,7 @@ def _check_scenario(config: MockConfig) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from mockserver.app import base_urls, create_app
+    from headshot_mock.mockserver.app import base_urls, create_app
 
     config = config_from(args)
     app = create_app(config=config)
@@ -218,7 +218,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _scenarios(provider: str | None) -> int:
-    from mockserver.app import scenario_books
+    from headshot_mock.mockserver.app import scenario_books
 
     ids = (provider,) if provider else specs.providers()
     if provider and provider not in specs.providers():
@@ -233,7 +233,7 @@ def _scenarios(provider: str | None) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from contracts.verify import VerifyError, verify
+    from headshot_mock.contracts.verify import VerifyError, verify
 
     try:
         report = verify(
@@ -257,7 +257,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _providers() -> int:
-    from mockserver.app import base_urls
+    from headshot_mock.mockserver.app import base_urls
 
     urls = base_urls(MockConfig())
     for pid in specs.providers():

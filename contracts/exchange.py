@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-import specs
+from headshot_mock import specs
 
 
 @dataclass(frozen=True, slots=True)

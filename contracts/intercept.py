@@ -1,6 +1,6 @@
 """Serve the providers' real hosts from the mock, in-process, for any code that uses httpx.
 
-    from contracts.intercept import intercept
+    from headshot_mock.contracts.intercept import intercept
 
     with intercept() as mock:
         r = httpx.post("https://modelslab.com/api/v6/image_editing/head_shot", json={...})
@@ -35,9 +35,9 @@ import respx
 from respx.models import AllMockedAssertionError, ResolvedRoute
 from starlette.applications import Starlette
 
-import specs
-from contracts.loop import LoopThread, serve_awaiting, serve_blocking
-from mockserver import ConfigError, MemoryStore, MockConfig, Store, create_app
+from headshot_mock import specs
+from headshot_mock.contracts.loop import LoopThread, serve_awaiting, serve_blocking
+from headshot_mock.mockserver import ConfigError, MemoryStore, MockConfig, Store, create_app
 
 __all__ = ["Intercept", "UnmockedRequest", "intercept", "provider_hosts"]
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from contracts.receiver import WebhookReceiver
-from contracts.session import MockSession
-from contracts.suite import ClientSuite
+from headshot_mock.contracts.receiver import WebhookReceiver
+from headshot_mock.contracts.session import MockSession
+from headshot_mock.contracts.suite import ClientSuite
 
 _SESSIONS = pytest.StashKey[list[tuple[MockSession, bool]]]()
 _RESULTS = pytest.StashKey[list[tuple[str, str, str, str]]]()

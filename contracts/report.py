@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import specs
-from contracts.verify_settings import PhaseName
+from headshot_mock import specs
+from headshot_mock.contracts.verify_settings import PhaseName
 
 if TYPE_CHECKING:
     pass

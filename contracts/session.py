@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 
-import specs
-from contracts.loop import AsyncThreadTransport, LoopThread, ThreadTransport
-from contracts.violations import ContractViolation, describe
-from mockserver import BackgroundServer, MockConfig, create_app
-from mockserver.control import Control
-from mockserver.errors import UnknownScenario
+from headshot_mock import specs
+from headshot_mock.contracts.loop import AsyncThreadTransport, LoopThread, ThreadTransport
+from headshot_mock.contracts.violations import ContractViolation, describe
+from headshot_mock.mockserver import BackgroundServer, MockConfig, create_app
+from headshot_mock.mockserver.control import Control
+from headshot_mock.mockserver.errors import UnknownScenario
 
 IN_PROCESS_URL = "http://headshot-mock.test"
 """The root in-process clients use (a reserved name: nothing real answers there)."""

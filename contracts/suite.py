@@ -3,7 +3,7 @@
 Subclass :class:`ClientSuite` in a test module, say how your client generates headshots, and
 declare what it should do in each scenario; pytest runs one test per scenario:
 
-    from contracts.suite import ClientSuite, images, raises
+    from headshot_mock.contracts.suite import ClientSuite, images, raises
 
     class TestMyModelsLabClient(ClientSuite):
         provider = "modelslab"
@@ -32,11 +32,11 @@ from typing import Any, ClassVar
 import pytest
 from PIL import Image
 
-from contracts.session import MockSession
-from contracts.violations import ContractViolation
-from mockserver import MockConfig
-from mockserver.app import scenario_books
-from mockserver.providers import plugin_for
+from headshot_mock.contracts.session import MockSession
+from headshot_mock.contracts.violations import ContractViolation
+from headshot_mock.mockserver import MockConfig
+from headshot_mock.mockserver.app import scenario_books
+from headshot_mock.mockserver.providers import plugin_for
 
 TRANSIENT = ("rate_limited", "server_error")
 """Scenarios a good client may retry: only the first call fails."""
@@ -253,6 +253,6 @@ def _short(value: Any) -> str:
 
 def sample_photo() -> bytes:
     """A small JPEG portrait to hand to clients under test."""
-    from mockserver import images as pictures
+    from headshot_mock.mockserver import images as pictures
 
     return pictures.render(pictures.Recipe(seed=7, index=0, width=256, height=320, format="jpeg"))

@@ -1,6 +1,6 @@
 """``verify``: run schemathesis against any server with the bundled spec of one provider.
 
-    >>> from contracts.verify import verify
+    >>> from headshot_mock.contracts.verify import verify
     >>> report = verify("modelslab", "http://127.0.0.1:4010/modelslab/api", max_requests=60, seed=7)
     >>> print(report.render())                       # per operation: requests, failures, skips
     >>> report.exit_code                             # 0 clean, 1 failures
@@ -28,10 +28,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-import specs
-from contracts._conformance import _checks, _Run
-from contracts.report import Failure, OperationResult, Report, SentRequest
-from contracts.verify_settings import (
+from headshot_mock import specs
+from headshot_mock.contracts._conformance import _checks, _Run
+from headshot_mock.contracts.report import Failure, OperationResult, Report, SentRequest
+from headshot_mock.contracts.verify_settings import (
     DEFAULT_API_KEY,
     DEFAULT_CHECKS,
     DEFAULT_MAX_EXAMPLES,

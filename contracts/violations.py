@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import specs
+from headshot_mock import specs
 
 
 class ContractViolation(AssertionError):

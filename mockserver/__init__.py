@@ -1,16 +1,16 @@
 """The spec-driven mock server: ``create_app`` builds a Starlette app serving the providers.
 
->>> from mockserver import create_app
+>>> from headshot_mock.mockserver import create_app
 >>> app = create_app(level="strict", seed=7)        # an ASGI app; serve it with uvicorn
 """
 
-from mockserver.app import base_urls, create_app
-from mockserver.config import MockConfig
-from mockserver.control import Control
-from mockserver.errors import AdminError, ConfigError, MockError, UnknownScenario
-from mockserver.server import BackgroundServer
-from mockserver.store import MemoryStore, Store
-from mockserver.validation import Finding
+from headshot_mock.mockserver.app import base_urls, create_app
+from headshot_mock.mockserver.config import MockConfig
+from headshot_mock.mockserver.control import Control
+from headshot_mock.mockserver.errors import AdminError, ConfigError, MockError, UnknownScenario
+from headshot_mock.mockserver.server import BackgroundServer
+from headshot_mock.mockserver.store import MemoryStore, Store
+from headshot_mock.mockserver.validation import Finding
 
 __all__ = [
     "AdminError",

@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mockserver.control import Control, only
-from mockserver.engine import Engine
-from mockserver.errors import AdminError
-from mockserver.problems import problem
+from headshot_mock.mockserver.control import Control, only
+from headshot_mock.mockserver.engine import Engine
+from headshot_mock.mockserver.errors import AdminError
+from headshot_mock.mockserver.problems import problem
 
 PREFIX = "/__mock"
 RULE_FIELDS = ("provider", "operation", "scenario", "times")

@@ -15,19 +15,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-import specs
-from mockserver import admin, files
-from mockserver.config import MockConfig
-from mockserver.control import Control
-from mockserver.engine import Bound, Engine
-from mockserver.errors import UnknownScenario
-from mockserver.problems import problem
-from mockserver.providers import plugin_for
-from mockserver.providers.base import Provider
-from mockserver.runtime import Runtime
-from mockserver.scenarios import ScenarioBook
-from mockserver.store import MemoryStore, Store
-from mockserver.webhooks import Dispatcher
+from headshot_mock import specs
+from headshot_mock.mockserver import admin, files
+from headshot_mock.mockserver.config import MockConfig
+from headshot_mock.mockserver.control import Control
+from headshot_mock.mockserver.engine import Bound, Engine
+from headshot_mock.mockserver.errors import UnknownScenario
+from headshot_mock.mockserver.problems import problem
+from headshot_mock.mockserver.providers import plugin_for
+from headshot_mock.mockserver.providers.base import Provider
+from headshot_mock.mockserver.runtime import Runtime
+from headshot_mock.mockserver.scenarios import ScenarioBook
+from headshot_mock.mockserver.store import MemoryStore, Store
+from headshot_mock.mockserver.webhooks import Dispatcher
 
 
 def create_app(*, config: MockConfig | None = None, store: Store | None = None, **options: Any) -> Starlette:

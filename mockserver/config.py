@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-import specs
-from mockserver.errors import ConfigError
-from specs.errors import did_you_mean
+from headshot_mock import specs
+from headshot_mock.mockserver.errors import ConfigError
+from headshot_mock.specs.errors import did_you_mean
 
 Level = Literal["strict", "lenient"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

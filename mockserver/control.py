@@ -15,13 +15,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import specs
-from mockserver import jobs, journal
-from mockserver.config import parse_endpoint
-from mockserver.engine import Engine
-from mockserver.errors import AdminError, ConfigError, UnknownScenario
-from mockserver.store import Record
-from specs.errors import did_you_mean
+from headshot_mock import specs
+from headshot_mock.mockserver import jobs, journal
+from headshot_mock.mockserver.config import parse_endpoint
+from headshot_mock.mockserver.engine import Engine
+from headshot_mock.mockserver.errors import AdminError, ConfigError, UnknownScenario
+from headshot_mock.mockserver.store import Record
+from headshot_mock.specs.errors import did_you_mean
 
 JOURNAL_KINDS = ("request", "webhook")
 

@@ -19,15 +19,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-import specs
-from mockserver import journal
-from mockserver.config import LEVELS, Level
-from mockserver.errors import AdminError, UnknownScenario
-from mockserver.problems import problem
-from mockserver.providers.base import Answer, Call, Provider, Rejected
-from mockserver.runtime import Runtime, iso
-from mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
-from mockserver.validation import Finding, RequestValidator, is_malformed
+from headshot_mock import specs
+from headshot_mock.mockserver import journal
+from headshot_mock.mockserver.config import LEVELS, Level
+from headshot_mock.mockserver.errors import AdminError, UnknownScenario
+from headshot_mock.mockserver.problems import problem
+from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
+from headshot_mock.mockserver.runtime import Runtime, iso
+from headshot_mock.mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
+from headshot_mock.mockserver.validation import Finding, RequestValidator, is_malformed
 
 log = logging.getLogger("headshot_mock")
 

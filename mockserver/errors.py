@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from specs.errors import did_you_mean
+from headshot_mock.specs.errors import did_you_mean
 
 
 class MockError(Exception):

@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mockserver import images
-from mockserver.runtime import FILES_PATH, Runtime
+from headshot_mock.mockserver import images
+from headshot_mock.mockserver.runtime import FILES_PATH, Runtime
 
 # Object stores answer like this for a missing or expired object; providers' CDNs are such stores.
 _NOT_FOUND = (

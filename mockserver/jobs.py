@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.runtime import Runtime
+from headshot_mock.mockserver.runtime import Runtime
 
 Job = dict[str, Any]
 OnState = Callable[[Job, str], Awaitable[None]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mockserver.scenarios import KEY_PREFIX
+from headshot_mock.mockserver.scenarios import KEY_PREFIX
 
 REDACTED = "***"
 LONG_STRING = 256

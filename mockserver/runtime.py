@@ -13,12 +13,12 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mockserver.config import MockConfig
-from mockserver.images import Recipe
-from mockserver.store import Store
+from headshot_mock.mockserver.config import MockConfig
+from headshot_mock.mockserver.images import Recipe
+from headshot_mock.mockserver.store import Store
 
 if TYPE_CHECKING:
-    from mockserver.webhooks import Dispatcher
+    from headshot_mock.mockserver.webhooks import Dispatcher
 
 FILES_PATH = "/__mock/files"
 log = logging.getLogger("headshot_mock")

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import specs
-from mockserver.errors import UnknownScenario
+from headshot_mock import specs
+from headshot_mock.mockserver.errors import UnknownScenario
 
 KEY_PREFIX = "mock-"
 HEADER = "x-mock-scenario"

@@ -4,7 +4,7 @@
 secret, of ``"<timestamp>.<raw body>"``; ``magic-hour-event-timestamp`` is that Unix time in
 seconds (H5). A receiver:
 
-    from mockserver.signing import verify_magichour, InvalidSignature
+    from headshot_mock.mockserver.signing import verify_magichour, InvalidSignature
     try:
         verify_magichour(secret, request.headers, raw_body)
     except InvalidSignature as exc:

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import specs
-from mockserver.config import Level
+from headshot_mock import specs
+from headshot_mock.mockserver.config import Level
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from mockserver.config import parse_allow
-from mockserver.runtime import Runtime, iso
-from mockserver.store import Record
+from headshot_mock.mockserver.config import parse_allow
+from headshot_mock.mockserver.runtime import Runtime, iso
+from headshot_mock.mockserver.store import Record
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The bundled provider specs and the only API other packages use to read them.
 
-    >>> import specs
+    >>> from headshot_mock import specs
     >>> specs.providers()
     ('agentai', 'idphoto', 'magichour', 'modelslab')
     >>> spec = specs.load("modelslab")
@@ -11,8 +11,8 @@ Documents are parsed once and cached; :attr:`ProviderSpec.openapi` (the openapi-
 is built on first use, because building it costs more than the rest of a cold start.
 """
 
-from specs._loader import Credential, Operation, ProviderSpec, load, providers, resolve
-from specs.errors import InvalidSpec, SpecError, UnknownOperation, UnknownProvider
+from headshot_mock.specs._loader import Credential, Operation, ProviderSpec, load, providers, resolve
+from headshot_mock.specs.errors import InvalidSpec, SpecError, UnknownOperation, UnknownProvider
 
 __all__ = [
     "Credential",

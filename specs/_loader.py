@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from specs.errors import InvalidSpec, UnknownOperation, UnknownProvider
+from headshot_mock.specs.errors import InvalidSpec, UnknownOperation, UnknownProvider
 
 _HERE = Path(__file__).resolve().parent
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-import specs
-from mockserver import BackgroundServer, MockConfig, create_app
+from headshot_mock import specs
+from headshot_mock.mockserver import BackgroundServer, MockConfig, create_app
 
 pytest_plugins = ["pytester"]
 

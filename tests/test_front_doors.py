@@ -7,7 +7,10 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["specs", "mockserver", "contracts"])
+@pytest.mark.parametrize(
+    "package",
+    ["headshot_mock", "headshot_mock.specs", "headshot_mock.mockserver", "headshot_mock.contracts"],
+)
 def test_all_is_honest(package: str) -> None:
     module = importlib.import_module(package)
     for name in module.__all__:
@@ -19,6 +22,6 @@ def test_importing_contracts_does_not_load_schemathesis() -> None:
     import subprocess
     import sys
 
-    code = "import contracts, sys; print('schemathesis' in sys.modules)"
+    code = "import headshot_mock, headshot_mock.contracts, sys; print('schemathesis' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False", "the pytest plugin would make every test run pay for it"

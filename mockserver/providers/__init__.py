@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 
-from mockserver.providers.base import Answer, Call, Provider
+from headshot_mock.mockserver.providers.base import Answer, Call, Provider
 
 __all__ = ["Answer", "Call", "Provider", "plugin_for"]
 

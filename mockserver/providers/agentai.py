@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from mockserver import images
-from mockserver.providers.base import Answer, Call, Provider, Rejected
-from mockserver.runtime import iso
-from mockserver.validation import Finding
+from headshot_mock.mockserver import images
+from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
+from headshot_mock.mockserver.runtime import iso
+from headshot_mock.mockserver.validation import Finding
 
 LONG_SIDE = {"standard": 1024, "high": 2048}
 SECONDS_PER_IMAGE = {"standard": 15.0, "high": 30.0}

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import specs
-from mockserver.runtime import Runtime
-from mockserver.scenarios import Example, ScenarioBook
-from mockserver.validation import Finding
+from headshot_mock import specs
+from headshot_mock.mockserver.runtime import Runtime
+from headshot_mock.mockserver.scenarios import Example, ScenarioBook
+from headshot_mock.mockserver.validation import Finding
 
 
 @dataclass(slots=True)

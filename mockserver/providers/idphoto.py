@@ -8,9 +8,9 @@ import binascii
 import re
 from typing import Any, ClassVar
 
-from mockserver import images
-from mockserver.providers.base import Answer, Call, Provider, Rejected
-from mockserver.validation import Finding
+from headshot_mock.mockserver import images
+from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
+from headshot_mock.mockserver.validation import Finding
 
 _DATA_URI = re.compile(r"^data:image/[a-z0-9.+-]+;base64,(?P<data>.*)$", re.DOTALL)
 # No timing is published (C20); PuLID-class generation takes seconds per image.

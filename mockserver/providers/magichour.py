@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-import specs
-from mockserver import images, jobs
-from mockserver.config import parse_endpoint
-from mockserver.jobs import Phase
-from mockserver.providers.base import Answer, Call, Provider, Rejected
-from mockserver.runtime import Runtime, iso
-from mockserver.signing import magichour_headers
-from mockserver.validation import Finding
-from mockserver.webhooks import Outgoing
+from headshot_mock import specs
+from headshot_mock.mockserver import images, jobs
+from headshot_mock.mockserver.config import parse_endpoint
+from headshot_mock.mockserver.jobs import Phase
+from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
+from headshot_mock.mockserver.runtime import Runtime, iso
+from headshot_mock.mockserver.signing import magichour_headers
+from headshot_mock.mockserver.validation import Finding
+from headshot_mock.mockserver.webhooks import Outgoing
 
 CREDITS = 50
 """Credits per headshot (H9, H1; C23)."""

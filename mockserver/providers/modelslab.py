@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-import specs
-from mockserver import images, jobs
-from mockserver.jobs import Phase
-from mockserver.providers.base import Answer, Call, Provider, Rejected
-from mockserver.runtime import Runtime
-from mockserver.validation import Finding
-from mockserver.webhooks import Outgoing
+from headshot_mock import specs
+from headshot_mock.mockserver import images, jobs
+from headshot_mock.mockserver.jobs import Phase
+from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
+from headshot_mock.mockserver.runtime import Runtime
+from headshot_mock.mockserver.validation import Finding
+from headshot_mock.mockserver.webhooks import Outgoing
 
 DEFAULT_SIDE = {"headShot": 512, "enterpriseHeadShot": 512}
 """Without width/height the face image's size is used; the mock takes 512 (head_shot) or 1024."""

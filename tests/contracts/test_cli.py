@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from contracts.cli import main
+from headshot_mock.contracts.cli import main
 
 
 def test_providers_lists_real_and_mock_base_urls(capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,7 +59,16 @@ def test_serve_prints_base_urls_and_answers(tmp_path: object) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "contracts.cli", "serve", "--port", str(port), "--provider", "idphoto"],
+        [
+            sys.executable,
+            "-m",
+            "headshot_mock.contracts.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--provider",
+            "idphoto",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -26,14 +26,14 @@ from agentai import AgentAiClient
 from magic_hour import Client as MagicHourClient
 from make_api_request import ApiError
 
-from contracts.session import MockSession
-from contracts.suite import ClientSuite, images, raises
-from contracts.violations import ContractViolation
 from examples.agentai_client import AgentAiError, AgentAiHeadshots
 from examples.idphoto_client import IdPhotoError, IdPhotoPortraits
 from examples.magichour_client import MagicHourError, MagicHourHeadshots, WebhookHandler
 from examples.modelslab_client import ModelsLabError, ModelsLabHeadshots
-from mockserver import MockConfig
+from headshot_mock.contracts.session import MockSession
+from headshot_mock.contracts.suite import ClientSuite, images, raises
+from headshot_mock.contracts.violations import ContractViolation
+from headshot_mock.mockserver import MockConfig
 
 with warnings.catch_warnings():
     # modelslab_py 0.2.3 declares its schemas with pydantic-v1 idioms (class Config, json_encoders).

@@ -1,4 +1,4 @@
-"""contracts.intercept: code with hard-coded production URLs, tested unchanged and offline.
+"""headshot_mock.contracts.intercept: code with hard-coded production URLs, tested unchanged and offline.
 
 Every request below names a provider's real host; the respx router serves it from the mock
 in-process. Nothing here opens a socket except the webhook receiver on loopback, and
@@ -22,9 +22,9 @@ import pytest
 from magic_hour import Client as MagicHourClient
 from PIL import Image
 
-from contracts.intercept import Intercept, UnmockedRequest, intercept, provider_hosts
-from contracts.receiver import WebhookReceiver
-from mockserver import MockConfig
+from headshot_mock.contracts.intercept import Intercept, UnmockedRequest, intercept, provider_hosts
+from headshot_mock.contracts.receiver import WebhookReceiver
+from headshot_mock.mockserver import MockConfig
 from tests.helpers import hs1_body, jpeg_bytes, within
 
 T = TypeVar("T")

@@ -139,3 +139,24 @@ def test_called_assertions_explain_what_happened(pytester: pytest.Pytester) -> N
     result.stdout.fnmatch_lines(
         ["*expected fetchResult to be called at least once, it was called 0 time(s)*"]
     )
+
+
+def test_a_project_with_its_own_contracts_specs_and_mockserver_packages(pytester: pytest.Pytester) -> None:
+    # The names our repository folders carry are common ones; installed, they live under headshot_mock.
+    for package in ("contracts", "specs", "mockserver"):
+        pytester.mkpydir(package).joinpath("plugin.py").write_text("raise ImportError('the user package')\n")
+    pytester.makepyfile(
+        f"""
+        import json
+
+        import contracts, mockserver, specs
+
+        def test_uses_the_plugin_beside_its_own_packages(headshot_mock):
+            assert contracts.__file__.startswith({str(pytester.path)!r})
+            client = headshot_mock.client("modelslab")
+            answer = client.post("/v6/image_editing/head_shot", json=json.loads('{MODELSLAB_OK}'))
+            assert answer.json()["status"] == "success"
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

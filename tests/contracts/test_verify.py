@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-import specs
-from contracts.cli import main
-from contracts.verify import VerifyError, check_target, verify
-from mockserver import BackgroundServer, MockConfig, create_app
+from headshot_mock import specs
+from headshot_mock.contracts.cli import main
+from headshot_mock.contracts.verify import VerifyError, check_target, verify
+from headshot_mock.mockserver import BackgroundServer, MockConfig, create_app
 
 MAX_REQUESTS = 60
 MAX_EXAMPLES = 5

@@ -28,9 +28,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mockserver import BackgroundServer, MockConfig, admin, create_app
-from mockserver.runtime import iso
-from mockserver.signing import verify_magichour
+from headshot_mock.mockserver import BackgroundServer, MockConfig, admin, create_app
+from headshot_mock.mockserver.runtime import iso
+from headshot_mock.mockserver.signing import verify_magichour
 
 BASE_URL = "http://127.0.0.1:4010"
 DOC = admin.document()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import ConfigError, MockConfig, create_app
+from headshot_mock.mockserver import ConfigError, MockConfig, create_app
 
 
 def test_defaults() -> None:

@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-import specs
-from contracts.exchange import check_response
-from mockserver import MockConfig, create_app
-from mockserver.app import scenario_books
-from mockserver.scenarios import BEHAVIOURS
+from headshot_mock import specs
+from headshot_mock.contracts.exchange import check_response
+from headshot_mock.mockserver import MockConfig, create_app
+from headshot_mock.mockserver.app import scenario_books
+from headshot_mock.mockserver.scenarios import BEHAVIOURS
 
 BOOKS = scenario_books(specs.providers())
 KEY = "test-key"

@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import Image
 
-from mockserver import images
+from headshot_mock.mockserver import images
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg"])

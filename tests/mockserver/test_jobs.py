@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mockserver import MockConfig, create_app
+from headshot_mock.mockserver import MockConfig, create_app
 
 HEAD_SHOT = "/modelslab/api/v6/image_editing/head_shot"
 FETCH = "/modelslab/api/v6/image_editing/fetch/{id}"

@@ -25,8 +25,8 @@ import pytest
 from magic_hour import AsyncClient as MagicHourAsyncClient
 from magic_hour import Client as MagicHourClient
 
-from contracts.receiver import Delivery, WebhookReceiver
-from mockserver import BackgroundServer, MockConfig, create_app
+from headshot_mock.contracts.receiver import Delivery, WebhookReceiver
+from headshot_mock.mockserver import BackgroundServer, MockConfig, create_app
 from tests.helpers import decode, download, image_editing, jpeg_bytes, run_headshot, within
 
 with warnings.catch_warnings():

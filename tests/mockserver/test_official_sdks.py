@@ -20,7 +20,7 @@ from agentai import AgentAiClient
 from magic_hour import Client as MagicHourClient
 from make_api_request import ApiError
 
-from mockserver import BackgroundServer
+from headshot_mock.mockserver import BackgroundServer
 from tests.helpers import decode, download, hs1_body, image_editing, jpeg_bytes, run_headshot, within
 
 with warnings.catch_warnings():

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from mockserver import MockConfig, create_app
+from headshot_mock.mockserver import MockConfig, create_app
 
 HEAD_SHOT = "/modelslab/api/v6/image_editing/head_shot"
 BODY = {"key": "k", "prompt": "p", "face_image": "https://example.com/face.jpg"}

@@ -9,10 +9,10 @@ import httpx
 import pytest
 import yaml
 
-import specs
-from contracts.exchange import check_request
-from mockserver import MockConfig, create_app
-from mockserver.validation import RequestValidator
+from headshot_mock import specs
+from headshot_mock.contracts.exchange import check_request
+from headshot_mock.mockserver import MockConfig, create_app
+from headshot_mock.mockserver.validation import RequestValidator
 from tests.conftest import FIXTURES, PROVIDERS
 
 HEAD_SHOT = "/modelslab/api/v6/image_editing/head_shot"

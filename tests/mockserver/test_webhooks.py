@@ -10,10 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
-import specs
-from contracts.receiver import WebhookReceiver
-from mockserver import MockConfig, create_app
-from mockserver.signing import InvalidSignature, magichour_headers, sign_magichour, verify_magichour
+from headshot_mock import specs
+from headshot_mock.contracts.receiver import WebhookReceiver
+from headshot_mock.mockserver import MockConfig, create_app
+from headshot_mock.mockserver.signing import (
+    InvalidSignature,
+    magichour_headers,
+    sign_magichour,
+    verify_magichour,
+)
 
 HEAD_SHOT = "/modelslab/api/v6/image_editing/head_shot"
 CREATE = "/magichour/v1/ai-headshot-generator"
@@ -226,7 +231,7 @@ def test_signature_helper_refuses(change: dict[str, Any], message: str) -> None:
 
 
 def test_bad_webhook_config_says_how_to_fix_it() -> None:
-    from mockserver import ConfigError
+    from headshot_mock.mockserver import ConfigError
 
     with pytest.raises(ConfigError, match="must be an http"):
         MockConfig(webhooks=("ftp://x",))

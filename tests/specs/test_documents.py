@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-import specs
+from headshot_mock import specs
 from tests.conftest import PROVIDERS
 
 EXPECTED_PROVIDERS = ("agentai", "idphoto", "magichour", "modelslab")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-import specs
+from headshot_mock import specs
 
 
 def test_load_is_cached() -> None:

@@ -1,4 +1,4 @@
-"""`pip install .` (not an editable install) carries the spec files."""
+"""`pip install .` (not an editable install) carries one package, `headshot_mock`, with its data."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import site
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -36,12 +37,22 @@ def test_a_wheel_install_loads_every_spec(tmp_path: Path) -> None:
     ).stdout.strip()
     Path(own, "_test_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     (wheel,) = wheels.glob("headshot_mock-*.whl")
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"headshot_mock"}
+    # --force-reinstall: an outer, non-editable install of the same version must not stand in.
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, timeout=300
+        [str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q", str(wheel)],
+        check=True,
+        timeout=300,
     )
     script = (
-        "import specs, sys\n"
+        "import sys\n"
+        "from importlib.metadata import entry_points\n"
+        "from headshot_mock import specs\n"
         "assert str(specs.__file__).startswith(sys.prefix), specs.__file__\n"
+        "(plugin,) = entry_points(group='pytest11', name='headshot_mock')\n"
+        "assert plugin.value == 'headshot_mock.contracts.plugin', plugin.value\n"
+        "import headshot_mock.contracts.plugin, headshot_mock.mockserver.providers.modelslab\n"
         "for p in specs.providers():\n"
         "    s = specs.load(p); s.openapi\n"
         "    print(p, len(s.operations))\n"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-import specs
+from headshot_mock import specs
 from tests.conftest import FIXTURES, PROVIDERS, ROOT
 
 
