@@ -203,7 +203,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     for provider, url in base_urls(config).items():
         print(f"  {provider:<10} {url}")
-    takers = [p for p in app.state.engine.providers.values() if p.webhook_events]
+    takers = [p for p in app.providers.values() if p.webhook_events]
     for endpoint in config.webhooks:
         url, _, secret = endpoint.partition("#")
         for plugin in takers:

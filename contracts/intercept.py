@@ -21,11 +21,9 @@ the router. See docs/respx.md.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import inspect
-import threading
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -33,11 +31,10 @@ from typing import Any, ParamSpec, TypeVar
 import httpx
 import respx
 from respx.models import AllMockedAssertionError, ResolvedRoute
-from starlette.applications import Starlette
 
 from headshot_mock import specs
-from headshot_mock.contracts.loop import LoopThread, serve_awaiting, serve_blocking
-from headshot_mock.mockserver import ConfigError, MemoryStore, MockConfig, Store, create_app
+from headshot_mock.contracts.loop import LoopThread, lifespan, serve_awaiting, serve_blocking
+from headshot_mock.mockserver import ConfigError, MemoryStore, MockApp, MockConfig, Store, create_app
 
 __all__ = ["Intercept", "UnmockedRequest", "intercept", "provider_hosts"]
 
@@ -123,7 +120,7 @@ class Intercept:
         chosen = tuple(providers) if providers is not None else (config.providers or specs.providers())
         self.config = config.replace(providers=chosen, root_provider=None)  # validates the ids
         self.store: Store = store if store is not None else MemoryStore(journal_limit=config.journal_limit)
-        self.apps: dict[str, Starlette] = {
+        self.apps: dict[str, MockApp] = {
             pid: create_app(config=self.config.replace(root_provider=pid), store=self.store) for pid in chosen
         }
         self.hosts: dict[str, str] = provider_hosts(chosen)
@@ -143,7 +140,6 @@ class Intercept:
             )
 
         self._loop: LoopThread | None = None
-        self._lifespans: contextlib.AsyncExitStack | None = None
 
     # lifecycle -------------------------------------------------------------------------------
     @property
@@ -156,7 +152,8 @@ class Intercept:
             raise RuntimeError("this intercept is already started")
         self._loop = LoopThread("headshot-mock-intercept")
         try:
-            self._lifespans = self._on_loop(self._open(), CONTROL_TIMEOUT)
+            for app in self.apps.values():
+                self._loop.enter(lifespan(app))
             self.router.start()
         except BaseException:
             self._halt()
@@ -170,12 +167,7 @@ class Intercept:
         try:
             self.router.stop(quiet=True)
         finally:
-            try:
-                if self._lifespans is not None:
-                    self._on_loop(self._lifespans.aclose(), CONTROL_TIMEOUT)
-            finally:
-                self._lifespans = None
-                self._halt()
+            self._halt()  # the apps' lifespans end first, closing their background work
 
     def __enter__(self) -> Intercept:
         return self.start()
@@ -245,21 +237,11 @@ class Intercept:
     def _webhook(self, request: httpx.Request) -> httpx.Request | None:
         """The mock's own webhook deliveries to an allowed (by default loopback) receiver go out;
         nothing else does."""
-        mine = self._loop is not None and threading.current_thread() is self._loop.thread
+        mine = self._loop is not None and self._loop.owns_current_thread()
         if not mine or _origin(request.url) in self.hosts:
             return None
-        allowed = any(app.state.runtime.webhooks.allowed(str(request.url)) for app in self.apps.values())
+        allowed = any(app.webhook_allowed(str(request.url)) for app in self.apps.values())
         return request if allowed else None
-
-    async def _open(self) -> contextlib.AsyncExitStack:
-        stack = contextlib.AsyncExitStack()
-        try:
-            for app in self.apps.values():
-                await stack.enter_async_context(app.router.lifespan_context(app))
-        except BaseException:
-            await stack.aclose()
-            raise
-        return stack
 
     def _on_loop(self, work: Awaitable[T], timeout: float) -> T:
         assert self._loop is not None

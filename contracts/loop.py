@@ -1,49 +1,45 @@
-"""An ASGI app on its own event loop in a thread, and httpx transports that reach it.
+"""An event loop of the mock's own in a thread, and httpx transports that reach an app on it.
 
 In-process mocks need this as soon as a caller is synchronous (``httpx.Client``, an SDK built on
 it, a plain test function): the app and its background work (job drivers, webhook deliveries)
 keep running on one loop that belongs to the mock, whatever the caller does between requests.
-The in-process :class:`~contracts.session.MockSession` and the respx interceptor both use it.
+The loop is anyio's blocking portal, as Starlette's ``TestClient`` uses it; the in-process
+:class:`~headshot_mock.contracts.session.MockSession` and the respx interceptor both run on one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any, TypeVar
 
 import httpx
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 T = TypeVar("T")
 CALL_TIMEOUT = 120.0
 
 
 class LoopThread:
-    """One event loop running in a daemon thread; :meth:`call` runs a coroutine on it."""
+    """An anyio blocking portal (one event loop in a daemon thread); :meth:`call` runs a
+    coroutine on it, :meth:`enter` keeps an async context manager (an app's lifespan) open on it."""
 
     def __init__(self, name: str = "headshot-mock") -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
+        self._stack = contextlib.ExitStack()
+        self.portal: BlockingPortal = self._stack.enter_context(start_blocking_portal(name=name))
+        self._thread_id = self.portal.call(threading.get_ident)
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_forever()
-        finally:
-            pending = asyncio.all_tasks(self.loop)
-            for task in pending:
-                task.cancel()
-            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            self.loop.close()
+    def owns_current_thread(self) -> bool:
+        """True when called from the loop's own thread (code the mock itself runs)."""
+        return threading.get_ident() == self._thread_id
 
     def call(self, work: Awaitable[T], timeout: float | None = CALL_TIMEOUT) -> T:
         """Run ``work`` on the loop and wait for its result (from any other thread)."""
-        if threading.current_thread() is self.thread:
+        if self.owns_current_thread():
             raise RuntimeError("a blocking call from inside the mock's own event loop would deadlock")
-        future = asyncio.run_coroutine_threadsafe(_wrap(work), self.loop)
+        future = self.portal.start_task_soon(_wrap, work)
         try:
             return future.result(timeout)
         except TimeoutError:
@@ -52,14 +48,25 @@ class LoopThread:
 
     async def acall(self, work: Awaitable[T], timeout: float | None = None) -> T:
         """Run ``work`` on the loop from a coroutine of *another* loop."""
-        future = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_wrap(work), self.loop))
-        return await asyncio.wait_for(future, timeout)
+        future = self.portal.start_task_soon(_wrap, work)
+        return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+
+    def enter(self, manager: contextlib.AbstractAsyncContextManager[T]) -> T:
+        """Enter ``manager`` in a task of the loop; it is exited (in that task) by :meth:`stop`."""
+        return self._stack.enter_context(self.portal.wrap_async_context_manager(manager))
 
     def stop(self) -> None:
-        """Stop the loop; work still pending on it is cancelled."""
-        if self.thread.is_alive():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=10)
+        """Exit what :meth:`enter` opened (newest first), then stop the loop; work still
+        pending on it is cancelled."""
+        self._stack.close()
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """The ASGI app's lifespan, run in-process (startup before the first request, shutdown
+    closing its background work)."""
+    async with app.router.lifespan_context(app):
+        yield
 
 
 async def _wrap(work: Awaitable[T]) -> T:

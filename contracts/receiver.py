@@ -24,8 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from headshot_mock.mockserver import BackgroundServer
-from headshot_mock.mockserver.signing import InvalidSignature, verify_magichour
+from headshot_mock.mockserver import BackgroundServer, InvalidSignature, verify_magichour
 
 
 @dataclass(frozen=True, slots=True)

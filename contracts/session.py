@@ -18,11 +18,16 @@ from typing import Any
 import httpx
 
 from headshot_mock import specs
-from headshot_mock.contracts.loop import AsyncThreadTransport, LoopThread, ThreadTransport
+from headshot_mock.contracts.loop import AsyncThreadTransport, LoopThread, ThreadTransport, lifespan
 from headshot_mock.contracts.violations import ContractViolation, describe
-from headshot_mock.mockserver import BackgroundServer, MockConfig, create_app
-from headshot_mock.mockserver.control import Control
-from headshot_mock.mockserver.errors import UnknownScenario
+from headshot_mock.mockserver import (
+    BackgroundServer,
+    Control,
+    MockApp,
+    MockConfig,
+    UnknownScenario,
+    create_app,
+)
 
 IN_PROCESS_URL = "http://headshot-mock.test"
 """The root in-process clients use (a reserved name: nothing real answers there)."""
@@ -33,8 +38,8 @@ class MockSession:
         base = config or MockConfig(level="strict")
         self.config = base.replace(**options) if options else base
         self.live = live
-        self.app = create_app(config=self.config)
-        self.control: Control = self.app.state.control
+        self.app: MockApp = create_app(config=self.config)
+        self.control: Control = self.app.control
         self._loop: LoopThread | None = None
         self._server: BackgroundServer | None = None
 
@@ -44,6 +49,7 @@ class MockSession:
             self._server = BackgroundServer(self.app).start()
         else:
             self._loop = LoopThread()
+            self._loop.enter(lifespan(self.app))
         return self
 
     def stop(self) -> None:
@@ -51,9 +57,7 @@ class MockSession:
             self._server.stop()
             self._server = None
         if self._loop is not None:
-            with contextlib.suppress(Exception):
-                self._loop.call(self.app.state.runtime.close(), timeout=10)
-            self._loop.stop()
+            self._loop.stop()  # the app's lifespan ends first, closing its background work
             self._loop = None
 
     def __enter__(self) -> MockSession:

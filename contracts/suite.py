@@ -34,9 +34,7 @@ from PIL import Image
 
 from headshot_mock.contracts.session import MockSession
 from headshot_mock.contracts.violations import ContractViolation
-from headshot_mock.mockserver import MockConfig
-from headshot_mock.mockserver.app import scenario_books
-from headshot_mock.mockserver.providers import plugin_for
+from headshot_mock.mockserver import MockConfig, Recipe, plugin_for, render_image, scenario_books
 
 TRANSIENT = ("rate_limited", "server_error")
 """Scenarios a good client may retry: only the first call fails."""
@@ -253,6 +251,4 @@ def _short(value: Any) -> str:
 
 def sample_photo() -> bytes:
     """A small JPEG portrait to hand to clients under test."""
-    from headshot_mock.mockserver import images as pictures
-
-    return pictures.render(pictures.Recipe(seed=7, index=0, width=256, height=320, format="jpeg"))
+    return render_image(Recipe(seed=7, index=0, width=256, height=320, format="jpeg"))

@@ -1,12 +1,12 @@
-"""``create_app``: one Starlette app serving every chosen provider, the files it generates and
-the admin API. Nothing is built at import time."""
+"""``create_app``: one :class:`MockApp` (a Starlette app) serving every chosen provider, the
+files it generates and the admin API. Nothing is built at import time."""
 
 from __future__ import annotations
 
 import contextlib
 import difflib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -30,8 +30,50 @@ from headshot_mock.mockserver.store import MemoryStore, Store
 from headshot_mock.mockserver.webhooks import Dispatcher
 
 
-def create_app(*, config: MockConfig | None = None, store: Store | None = None, **options: Any) -> Starlette:
-    """A mock of the configured providers as an ASGI app.
+class MockApp(Starlette):
+    """The mock as an ASGI app, with typed handles for Python callers (the layer above uses
+    these, never ``app.state``).
+
+    - :attr:`control`: the mock's controls (journal, rules, jobs, clock, webhooks), as coroutines;
+    - :attr:`config`: the :class:`MockConfig` it serves;
+    - :attr:`mounts`: each provider's path prefix (``""`` when one provider is served at the root);
+    - :attr:`providers`: the provider plug-ins, by id.
+
+    Its lifespan closes what the mock runs in the background (job drivers, webhook deliveries).
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        control: Control,
+        mounts: Mapping[str, str],
+        routes: Sequence[BaseRoute],
+        exception_handlers: Mapping[Any, Any],
+    ) -> None:
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            yield
+            await engine.runtime.close()
+
+        super().__init__(routes=routes, exception_handlers=exception_handlers, lifespan=lifespan)
+        self._engine = engine
+        self.control: Control = control
+        self.config: MockConfig = engine.runtime.config
+        self.mounts: Mapping[str, str] = mounts
+
+    @property
+    def providers(self) -> Mapping[str, Provider]:
+        return self._engine.providers
+
+    def webhook_allowed(self, url: str) -> bool:
+        """Whether the mock may deliver a webhook to ``url`` (its allow-list)."""
+        allowed: bool = self._engine.runtime.webhooks.allowed(url)
+        return allowed
+
+
+def create_app(*, config: MockConfig | None = None, store: Store | None = None, **options: Any) -> MockApp:
+    """A mock of the configured providers as an ASGI app (a :class:`MockApp`).
 
     ``config`` defaults to :meth:`MockConfig.load` (config file and environment); ``options``
     override single fields (``create_app(level="strict", seed=7)``). ``store`` defaults to a
@@ -54,17 +96,13 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
         *admin.routes(engine, control, mounts),
     ]
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await runtime.close()
-
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found(routes)}, lifespan=lifespan)
-    app.state.engine = engine
-    app.state.control = control
-    app.state.runtime = runtime
-    app.state.mounts = mounts
-    return app
+    return MockApp(
+        engine=engine,
+        control=control,
+        mounts=mounts,
+        routes=routes,
+        exception_handlers={HTTPException: _not_found(routes)},
+    )
 
 
 def base_urls(config: MockConfig) -> dict[str, str]:

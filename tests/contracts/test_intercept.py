@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -382,11 +383,9 @@ def test_start_stop_and_the_background_work_ends() -> None:
     try:
         created = httpx.post(HEAD_SHOT, json=headshot_body("mock-stuck")).json()
         assert created["status"] == "processing"
-        assert mock._loop is not None
-        loop_thread = mock._loop.thread
+        [loop_thread] = [t for t in threading.enumerate() if t.name == "headshot-mock-intercept"]
     finally:
         mock.stop()
-    assert loop_thread is not None
     assert not loop_thread.is_alive()
     # The store outlives the loop.
     assert mock.journal(operation="headShot")[0]["requested_scenario"] == "stuck"
