@@ -6,7 +6,9 @@
 - :func:`intercept` — a respx router serving the providers' real hosts from the mock.
 - :func:`verify` — schemathesis conformance of any server against a bundled spec (imported on
   first use: it loads schemathesis).
-- :class:`WebhookReceiver`, :class:`ContractViolation`, :func:`check_request`, :func:`check_response`.
+- :class:`WebhookReceiver`, :func:`check_request`, :func:`check_response`.
+- Errors: :class:`ContractError`, the root (its tree is drawn in ``contracts/errors.py``), with
+  :class:`ContractViolation` (an ``AssertionError``), :class:`UnmockedRequest`, :class:`VerifyError`.
 """
 
 import importlib
@@ -16,9 +18,12 @@ from typing import Any
 # this package, and neither should pay for respx, schemathesis or openapi-core up front.
 _HOMES = {
     "ClientSuite": "headshot_mock.contracts.suite",
-    "ContractViolation": "headshot_mock.contracts.violations",
+    "ContractError": "headshot_mock.contracts.errors",
+    "ContractViolation": "headshot_mock.contracts.errors",
     "Intercept": "headshot_mock.contracts.intercept",
     "MockSession": "headshot_mock.contracts.session",
+    "UnmockedRequest": "headshot_mock.contracts.intercept",
+    "VerifyError": "headshot_mock.contracts.errors",
     "WebhookReceiver": "headshot_mock.contracts.receiver",
     "check_request": "headshot_mock.contracts.exchange",
     "check_response": "headshot_mock.contracts.exchange",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from headshot_mock import specs
+from headshot_mock.contracts.errors import VerifyError
 from headshot_mock.contracts.report import Failure, Report, SentRequest, closest_error, describe_failure
 from headshot_mock.contracts.verify_settings import (
     BODY_LIMIT,
@@ -20,7 +21,6 @@ from headshot_mock.contracts.verify_settings import (
     TIMEOUT_SECONDS,
     BudgetExhausted,
     PhaseName,
-    VerifyError,
 )
 
 if TYPE_CHECKING:

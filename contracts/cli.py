@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from headshot_mock import specs
-from headshot_mock.mockserver.config import LEVELS, MockConfig
-from headshot_mock.mockserver.errors import ConfigError, MockError
+from headshot_mock.mockserver import LEVELS, ConfigError, MockConfig, MockError
 from headshot_mock.specs.errors import did_you_mean
 
 PROG = "headshot-mock"
@@ -182,7 +181,7 @@ def config_from(args: argparse.Namespace) -> MockConfig:
 
 
 def _check_scenario(config: MockConfig) -> None:
-    from headshot_mock.mockserver.app import scenario_names
+    from headshot_mock.mockserver import scenario_names
 
     names = scenario_names(config)
     if config.scenario not in names:
@@ -192,7 +191,7 @@ def _check_scenario(config: MockConfig) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from headshot_mock.mockserver.app import base_urls, create_app
+    from headshot_mock.mockserver import base_urls, create_app
 
     config = config_from(args)
     app = create_app(config=config)
@@ -218,7 +217,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _scenarios(provider: str | None) -> int:
-    from headshot_mock.mockserver.app import scenario_books
+    from headshot_mock.mockserver import scenario_books
 
     ids = (provider,) if provider else specs.providers()
     if provider and provider not in specs.providers():
@@ -257,7 +256,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _providers() -> int:
-    from headshot_mock.mockserver.app import base_urls
+    from headshot_mock.mockserver import base_urls
 
     urls = base_urls(MockConfig())
     for pid in specs.providers():

@@ -33,6 +33,7 @@ import respx
 from respx.models import AllMockedAssertionError, ResolvedRoute
 
 from headshot_mock import specs
+from headshot_mock.contracts.errors import ContractViolation
 from headshot_mock.contracts.loop import LoopThread, lifespan, serve_awaiting, serve_blocking
 from headshot_mock.mockserver import ConfigError, MemoryStore, MockApp, MockConfig, Store, create_app
 
@@ -48,7 +49,7 @@ _ASYNC_CALLER: contextvars.ContextVar[bool] = contextvars.ContextVar("headshot_m
 """Set while respx resolves a request of an ``httpx.AsyncClient`` (its side effects may be awaited)."""
 
 
-class UnmockedRequest(AllMockedAssertionError):
+class UnmockedRequest(AllMockedAssertionError, ContractViolation):
     """A request to a host the intercept does not serve (and no other route of the router matched).
 
     A subclass of respx's own error, so an outer ``respx.mock`` router still gets its turn.

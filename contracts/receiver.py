@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from headshot_mock.contracts.errors import ContractViolation
 from headshot_mock.mockserver import BackgroundServer, InvalidSignature, verify_magichour
 
 
@@ -97,7 +98,9 @@ class WebhookReceiver:
             if len(self.deliveries) >= count:
                 return list(self.deliveries[:count])
         if time.monotonic() > deadline:
-            raise AssertionError(f"expected {count} webhook deliveries, got {len(self.deliveries)} in time")
+            raise ContractViolation(
+                f"expected {count} webhook deliveries, got {len(self.deliveries)} in time"
+            )
         return None
 
     def __enter__(self) -> WebhookReceiver:

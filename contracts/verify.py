@@ -30,6 +30,7 @@ import requests
 
 from headshot_mock import specs
 from headshot_mock.contracts._conformance import _checks, _Run
+from headshot_mock.contracts.errors import VerifyError
 from headshot_mock.contracts.report import Failure, OperationResult, Report, SentRequest
 from headshot_mock.contracts.verify_settings import (
     DEFAULT_API_KEY,
@@ -39,7 +40,6 @@ from headshot_mock.contracts.verify_settings import (
     OPTIONAL_CHECKS,
     PHASES,
     PhaseName,
-    VerifyError,
 )
 
 if TYPE_CHECKING:

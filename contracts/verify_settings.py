@@ -29,9 +29,5 @@ REDACTED = "[redacted]"
 BODY_LIMIT = 500
 
 
-class VerifyError(ValueError):
-    """Misuse: an unknown provider, a bad URL, a remote target without ``allow_remote``."""
-
-
 class BudgetExhausted(Exception):
     """Raised by the counting session instead of sending request ``max_requests + 1``."""

@@ -11,10 +11,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from headshot_mock import specs
+from headshot_mock.contracts.errors import ContractViolation
 
-
-class ContractViolation(AssertionError):
-    """Raised when requests broke the documented contract (or a client's declared outcome)."""
+__all__ = ["ContractViolation", "describe", "source_of"]
 
 
 def source_of(provider: str, operation: str, field: str) -> str:

@@ -25,3 +25,44 @@ def test_importing_contracts_does_not_load_schemathesis() -> None:
     code = "import headshot_mock, headshot_mock.contracts, sys; print('schemathesis' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False", "the pytest plugin would make every test run pay for it"
+
+
+def test_contracts_errors_share_one_root() -> None:
+    import headshot_mock
+
+    root = headshot_mock.ContractError
+    for error in (headshot_mock.ContractViolation, headshot_mock.UnmockedRequest, headshot_mock.VerifyError):
+        assert issubclass(error, root), error
+    assert issubclass(headshot_mock.ContractViolation, AssertionError)  # pytest renders it natively
+    assert issubclass(headshot_mock.VerifyError, ValueError)
+
+
+def test_mockapp_is_the_typed_front_door() -> None:
+    from starlette.applications import Starlette
+
+    from headshot_mock import Control, MockApp, create_app
+
+    app = create_app(providers=("modelslab",), seed=3)
+    assert isinstance(app, MockApp) and isinstance(app, Starlette)
+    assert isinstance(app.control, Control)
+    assert app.config.seed == 3
+    assert dict(app.mounts) == {"modelslab": "/modelslab"}
+    assert list(app.providers) == ["modelslab"]
+    assert app.webhook_allowed("http://127.0.0.1:9/hook")
+    assert not app.webhook_allowed("http://hooks.example.com/hook")
+
+
+def test_contracts_uses_only_the_mockservers_front_door() -> None:
+    import ast
+    from pathlib import Path
+
+    import headshot_mock.contracts
+
+    reached = []
+    for path in sorted(Path(headshot_mock.contracts.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("headshot_mock.mockserver."):
+                reached.append(f"{path.name}: from {node.module} import ...")
+            if isinstance(node, ast.Attribute) and node.attr == "state":
+                reached.append(f"{path.name}:{node.lineno}: .state")
+    assert reached == []
