@@ -43,7 +43,8 @@ def test_mockapp_is_the_typed_front_door() -> None:
     from headshot_mock import Control, MockApp, create_app
 
     app = create_app(providers=("modelslab",), seed=3)
-    assert isinstance(app, MockApp) and isinstance(app, Starlette)
+    assert isinstance(app, MockApp)
+    assert isinstance(app, Starlette)
     assert isinstance(app.control, Control)
     assert app.config.seed == 3
     assert dict(app.mounts) == {"modelslab": "/modelslab"}
@@ -61,7 +62,8 @@ def test_contracts_uses_only_the_mockservers_front_door() -> None:
     reached = []
     for path in sorted(Path(headshot_mock.contracts.__file__).parent.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("headshot_mock.mockserver."):
+            module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+            if module.startswith("headshot_mock.mockserver."):
                 reached.append(f"{path.name}: from {node.module} import ...")
             if isinstance(node, ast.Attribute) and node.attr == "state":
                 reached.append(f"{path.name}:{node.lineno}: .state")
