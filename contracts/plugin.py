@@ -15,18 +15,24 @@ violation fail the test that caused it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from headshot_mock.contracts.receiver import WebhookReceiver
-from headshot_mock.contracts.session import MockSession
-from headshot_mock.contracts.suite import ClientSuite
+if TYPE_CHECKING:
+    from headshot_mock.contracts.receiver import WebhookReceiver
+    from headshot_mock.contracts.session import MockSession
 
-_SESSIONS = pytest.StashKey[list[tuple[MockSession, bool]]]()
+# Nothing of the mock is imported until a fixture is used: a test run that never asks for one
+# pays for this module and pytest alone.
+_SESSIONS = pytest.StashKey[list["MockSession"]]()
 _RESULTS = pytest.StashKey[list[tuple[str, str, str, str]]]()
 """(provider, suite class, scenario, outcome) of client-suite tests, for the terminal summary."""
+_JUDGED = pytest.StashKey[bool]()
+"""Set once the test body returned and the sessions' violations were judged."""
+_SUITE_MODULE = "headshot_mock.contracts.suite"
 WEBHOOK_SECRET = "whsec_headshot_mock_tests"
 
 
@@ -44,18 +50,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _session(request: pytest.FixtureRequest, *, live: bool) -> Iterator[MockSession]:
+    from headshot_mock.contracts.session import MockSession
+
     marker = request.node.get_closest_marker("headshot_mock")
-    options: dict[str, Any] = dict(marker.kwargs) if marker else {}
-    strict = bool(options.pop("strict", True))
-    with MockSession(live=live, **options) as session:
-        request.node.stash.setdefault(_SESSIONS, []).append((session, strict))
+    with MockSession(live=live, **(marker.kwargs if marker else {})) as session:
+        request.node.stash.setdefault(_SESSIONS, []).append(session)
         for scenario in request.node.iter_markers("headshot_scenario"):
-            name = scenario.args[0] if scenario.args else scenario.kwargs["name"]
-            provider = scenario.kwargs.get("provider")
-            operation = scenario.kwargs.get("operation")
-            for pid in [provider] if provider else session.providers_with(name):
-                session.add_rule(pid, name, operation=operation, times=None)
+            session.use_scenario(*scenario.args, **scenario.kwargs)
         yield session
+        session.checked = True  # judged after the test (pytest_runtest_call), or shown with its failure
 
 
 @pytest.fixture
@@ -73,6 +76,8 @@ def headshot_mock_server(request: pytest.FixtureRequest) -> Iterator[MockSession
 @pytest.fixture
 def headshot_webhooks(headshot_mock: MockSession) -> Iterator[WebhookReceiver]:
     """A receiver registered with ``headshot_mock`` for Magic Hour events; verifies signatures."""
+    from headshot_mock.contracts.receiver import WebhookReceiver
+
     with WebhookReceiver(secret=WEBHOOK_SECRET) as receiver:
         headshot_mock.add_endpoint(receiver.url, secret=WEBHOOK_SECRET)
         yield receiver
@@ -80,19 +85,39 @@ def headshot_webhooks(headshot_mock: MockSession) -> Iterator[WebhookReceiver]:
 
 @pytest.fixture(scope="class")
 def headshot_suite_mock(request: pytest.FixtureRequest) -> Iterator[MockSession]:
-    """The live mock one :class:`~contracts.suite.ClientSuite` class runs against."""
-    with MockSession(config=request.cls.session_config(), live=True) as session:
+    """The live mock one :class:`~headshot_mock.contracts.suite.ClientSuite` class runs against
+    (each scenario judges its own requests)."""
+    from headshot_mock.contracts.session import MockSession
+
+    with MockSession(config=request.cls.session_config(), live=True, strict=False) as session:
         yield session
+
+
+def _is_suite(cls: Any) -> bool:
+    """A ClientSuite subclass; a module that defines one has imported the suite module."""
+    suite = sys.modules.get(_SUITE_MODULE)
+    return suite is not None and isinstance(cls, type) and issubclass(cls, suite.ClientSuite)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cls = metafunc.cls
-    if cls is not None and issubclass(cls, ClientSuite) and "scenario" in metafunc.fixturenames:
+    if _is_suite(cls) and "scenario" in metafunc.fixturenames:
+        assert cls is not None
         metafunc.parametrize("scenario", cls.scenarios(), ids=str)
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    result = yield  # a test that raised is explained by _explain instead
+    item.stash[_JUDGED] = True
+    for session in item.stash.get(_SESSIONS, []):
+        session.check()
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    _explain(item, call)
     report: pytest.TestReport = yield
     suite = _suite_of(item)
     if suite is not None and (report.when == "call" or (report.when == "setup" and report.skipped)):
@@ -100,9 +125,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def _explain(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """However the test failed (a client's ``raise_for_status()`` on the mock's 400, an assert on
+    its answer), the contract violations of its strict sessions go into the failure report."""
+    if call.excinfo is None or call.excinfo.errisinstance(pytest.skip.Exception):
+        return
+    if item.stash.get(_JUDGED, False):  # the failure is the violations themselves
+        return
+    error = call.excinfo.value
+    for session in item.stash.get(_SESSIONS, []):
+        found = session.violations() if session.strict and session.started else []
+        if found:
+            error.add_note(
+                f"headshot-mock: {len(found)} request(s) broke the documented contract (strict level):\n\n"
+                + "\n\n".join(found)
+            )
+
+
 def _suite_of(item: pytest.Item) -> tuple[str, str, str] | None:
-    cls = getattr(item, "cls", None)
-    if cls is None or not issubclass(cls, ClientSuite):
+    cls: Any = getattr(item, "cls", None)
+    if not _is_suite(cls):
         return None
     callspec = getattr(item, "callspec", None)
     scenario = str(callspec.params.get("scenario", "webhooks")) if callspec else "webhooks"
@@ -129,12 +171,3 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if skipped:
             line += f" ({skipped} skipped)"
         terminalreporter.write_line(line)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Any:
-    result = yield
-    for session, strict in item.stash.get(_SESSIONS, []):
-        if strict:
-            session.assert_no_violations()
-    return result

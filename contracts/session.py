@@ -5,12 +5,14 @@ with synchronous controls and journal assertions. The pytest plugin hands these 
         client = mock.client("modelslab")             # httpx.Client at the provider's base URL
         client.post("/v6/image_editing/head_shot", json={...})
         mock.assert_called("headShot", times=1)
-        mock.assert_no_violations()
+    # leaving the block raises ContractViolation if a request broke the documented contract
+    # (as respx checks its routes on exit); MockSession(strict=False) only records them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any
@@ -34,10 +36,19 @@ IN_PROCESS_URL = "http://headshot-mock.test"
 
 
 class MockSession:
-    def __init__(self, *, config: MockConfig | None = None, live: bool = False, **options: Any) -> None:
+    """``config`` (default: the strict level) with ``options`` overriding single fields; ``live``
+    serves it on a port; ``strict`` makes contract violations fail (on :meth:`check`, and on
+    leaving the ``with`` block without another error)."""
+
+    def __init__(
+        self, *, config: MockConfig | None = None, live: bool = False, strict: bool = True, **options: Any
+    ) -> None:
         base = config or MockConfig(level="strict")
         self.config = base.replace(**options) if options else base
         self.live = live
+        self.strict = strict
+        self.checked = False
+        """Whether the violations were judged (:meth:`check`); leaving the block judges them otherwise."""
         self.app: MockApp = create_app(config=self.config)
         self.control: Control = self.app.control
         self._loop: LoopThread | None = None
@@ -60,13 +71,28 @@ class MockSession:
             self._loop.stop()  # the app's lifespan ends first, closing its background work
             self._loop = None
 
+    @property
+    def started(self) -> bool:
+        return self._loop is not None or self._server is not None
+
     def __enter__(self) -> MockSession:
         return self.start()
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        try:
+            if kind is None and not self.checked:
+                self.check()
+        finally:
+            self.stop()
+
+    def check(self) -> None:
+        """Raise :class:`ContractViolation` if the session is strict and a request broke the
+        documented contract (the pytest plugin calls it after the test)."""
+        self.checked = True
+        if self.strict:
+            self.assert_no_violations()
 
     def _call(self, work: Any) -> Any:
         if self._server is not None:
@@ -124,12 +150,19 @@ class MockSession:
         self, name: str, *, provider: str | None = None, operation: str | None = None
     ) -> Iterator[None]:
         """Every call (of ``provider``/``operation``) answers ``name`` inside the block."""
-        for pid in [provider] if provider else self.providers_with(name):
-            self.add_rule(pid, name, operation=operation, times=None)
+        self.use_scenario(name, provider=provider, operation=operation)
         try:
             yield
         finally:
             self._call(self.control.clear_rules())
+
+    def use_scenario(self, name: str, *, provider: str | None = None, operation: str | None = None) -> None:
+        """From now on, every call (of ``provider``/``operation``; default: every served provider
+        that has ``name``) answers ``name``."""
+        if operation is not None:
+            self._known_operation(operation, provider)
+        for pid in [provider] if provider else self.providers_with(name):
+            self.add_rule(pid, name, operation=operation, times=None)
 
     def providers_with(self, name: str) -> list[str]:
         """The served providers that have scenario ``name`` (an error naming all valid ones if none)."""
@@ -167,7 +200,9 @@ class MockSession:
     def assert_called(
         self, operation: str, *, provider: str | None = None, times: int | None = None
     ) -> list[dict[str, Any]]:
-        """The calls of ``operation``; at least one, or exactly ``times``."""
+        """The calls of ``operation``; at least one, or exactly ``times``. An operation no served
+        provider has raises :class:`~headshot_mock.specs.UnknownOperation` (with a suggestion)."""
+        self._known_operation(operation, provider)
         calls = self.requests(operation=operation, provider=provider)
         if (times is None and not calls) or (times is not None and len(calls) != times):
             seen = sorted({e["operation"] for e in self.requests()})
@@ -201,3 +236,19 @@ class MockSession:
                 f"{len(found)} request(s) broke the documented contract ({level} level):\n\n"
                 + "\n\n".join(found)
             )
+
+    def _known_operation(self, operation: str, provider: str | None) -> None:
+        """Raise :class:`~headshot_mock.specs.UnknownOperation` unless a served provider (or
+        ``provider``) has ``operation``; the error names the closest provider's operations."""
+        if provider is not None and provider not in self.config.served:
+            raise specs.UnknownProvider(provider, self.config.served)
+        pids = [provider] if provider is not None else list(self.config.served)
+        names = {pid: [op.operation_id for op in specs.load(pid).operations] for pid in pids}
+        if any(operation in ops for ops in names.values()):
+            return
+        scored = [
+            (max((difflib.SequenceMatcher(None, operation, op).ratio() for op in ops), default=0.0), pid)
+            for pid, ops in names.items()
+        ]
+        closest = max(scored)[1]
+        raise specs.UnknownOperation(closest, operation, names[closest])

@@ -160,3 +160,95 @@ def test_a_project_with_its_own_contracts_specs_and_mockserver_packages(pytester
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+BAD_STEPS = '{"key": "k", "prompt": "p", "face_image": "https://e.com/f.jpg", "num_inference_steps": 20}'
+VIOLATION_LINES = [
+    "*headshot-mock: 1 request(s) broke the documented contract (strict level):*",
+    "*modelslab.headShot (POST /modelslab/api/v6/image_editing/head_shot) answered 400:*",
+    "*body.num_inference_steps: 20 is not one of 21, 31 or 41*",
+    "*documented at https://*",
+]
+
+
+@pytest.mark.parametrize(
+    ("fails_with", "line"),
+    [
+        pytest.param(
+            "answer.raise_for_status()", "*HTTPStatusError: Client error '400 Bad Request'*", id="raise"
+        ),
+        pytest.param("assert answer.json()['status'] == 'success'", "*AssertionError*", id="assert"),
+        pytest.param(
+            "raise RuntimeError('my client gave up')", "*RuntimeError: my client gave up*", id="error"
+        ),
+    ],
+)
+def test_violations_reach_the_report_however_the_test_fails(
+    pytester: pytest.Pytester, fails_with: str, line: str
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import json
+
+        def test_client_raises_first(headshot_mock):
+            client = headshot_mock.client("modelslab")
+            answer = client.post("/v6/image_editing/head_shot", json=json.loads('{BAD_STEPS}'))
+            {fails_with}
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)  # one failure, no second error at teardown
+    result.stdout.fnmatch_lines([line, *VIOLATION_LINES])
+
+
+def test_a_failing_lenient_session_adds_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        f"""
+        import json
+        import pytest
+
+        @pytest.mark.headshot_mock(strict=False)
+        def test_not_strict(headshot_mock):
+            client = headshot_mock.client("modelslab")
+            client.post("/v6/image_editing/head_shot", json=json.loads('{BAD_STEPS}')).raise_for_status()
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    assert "broke the documented contract" not in result.stdout.str()
+
+
+def test_an_unknown_operation_name_is_an_error_with_a_suggestion(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_typo(headshot_mock):
+            headshot_mock.assert_called("headshot")
+
+        def test_typo_for_one_provider(headshot_mock):
+            headshot_mock.assert_called("generatePortrai", provider="idphoto")
+
+        def test_typo_in_a_scenario_marker(headshot_mock):
+            headshot_mock.use_scenario("error", provider="modelslab", operation="fetchResults")
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*UnknownOperation: Provider 'modelslab' has no operation 'headshot'. Did you mean 'headShot'?*",
+            "*UnknownOperation: Provider 'idphoto' has no operation 'generatePortrai'. "
+            "Did you mean 'generatePortrait'?*",
+            "*Did you mean 'fetchResult'?*",
+        ]
+    )
+
+
+def test_a_session_outside_pytest_checks_on_exit() -> None:
+    from headshot_mock import ContractViolation, MockSession
+
+    body = {"key": "k", "prompt": "p", "face_image": "https://e.com/f.jpg", "num_inference_steps": 20}
+    with pytest.raises(ContractViolation, match="num_inference_steps"), MockSession() as mock:
+        mock.client("modelslab").post("/v6/image_editing/head_shot", json=body)
+    with MockSession(strict=False) as mock:
+        mock.client("modelslab").post("/v6/image_editing/head_shot", json=body)
+    assert mock.checked
