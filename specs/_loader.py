@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,12 +100,22 @@ class ProviderSpec:
 
         ``$ref`` pointers into ``components`` resolve; formats (``uri``, ``date-time``) are
         checked. Compiling takes about a millisecond and validating about a microsecond, so
-        compile once and keep the validator.
+        compile once and keep the validator. Validators are shared: the same schema of the same
+        spec compiles once per process (every app, every test's mock reuses it).
         """
         import jsonschema_rs
 
-        root = {**schema, "components": self.document.get("components", {})}
-        return jsonschema_rs.Draft202012Validator(root, validate_formats=True)
+        text = json.dumps(schema, sort_keys=True, default=str)
+        kept = _VALIDATORS.setdefault(id(self), (self, {}))[1]  # the spec is kept alive with its id
+        compiled = kept.get(text)
+        if compiled is None:
+            root = {**schema, "components": self.document.get("components", {})}
+            compiled = kept[text] = jsonschema_rs.Draft202012Validator(root, validate_formats=True)
+        return compiled
+
+
+_VALIDATORS: dict[int, tuple[ProviderSpec, dict[str, Any]]] = {}
+"""Compiled validators of each spec (by the spec's id()), by their schema's canonical JSON."""
 
 
 def resolve(document: Mapping[str, Any], node: Any) -> Any:
@@ -206,3 +217,4 @@ def _openapi(provider: str) -> Any:
     text_types: dict[str, Callable[[bytes], Any]] = {"application/xml": text, "text/plain": text}
     config = Config(extra_media_type_deserializers=text_types)
     return OpenAPI.from_dict(dict(load(provider).document), config=config)
+
