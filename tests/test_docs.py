@@ -34,7 +34,9 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import textwrap
+import time
 import unittest
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,6 +107,11 @@ class _Runner:
 
     def __enter__(self) -> _Runner:
         self.monkeypatch.chdir(self.pytester.path)
+        text = self.page.read_text(encoding="utf-8")
+        scripts = re.findall(r"^```python\n#\s*([\w.-]+\.py)\b[^\n]*\n(.*?)^```", text, re.M | re.S)
+        for name, source in scripts:
+            # a walkthrough may run a script its page shows further down
+            (self.pytester.path / name).write_text(f"# {name}\n{source}", encoding="utf-8")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -125,6 +132,8 @@ class _Runner:
             self._serve_on_port()
         if named:
             (self.pytester.path / named.group(1)).write_text(source, encoding="utf-8")
+            if not TEST_BLOCK.search(source):
+                return  # a script: the `$ python name.py` of the page runs it
         if TEST_BLOCK.search(source):
             name = named.group(1) if named else f"test_block_line_{example.line}.py"
             if not named:
@@ -173,11 +182,10 @@ class _Runner:
     def console(self, example: Example) -> None:
         lines = example.parsed.splitlines()
         prompt = any(line.startswith("$ ") for line in lines)
-        for command, output in _commands(lines, prompt=prompt):
-            self._command(command, output if prompt else None)
+        for words, output, background in _commands(lines, prompt=prompt):
+            self._command(words, output if prompt else None, background=background)
 
-    def _command(self, command: str, output: list[str] | None) -> None:
-        words = shlex.split(command.rstrip("& "), comments=True)
+    def _command(self, words: list[str], output: list[str] | None, *, background: bool = False) -> None:
         env: dict[str, str] = {}
         while words and re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
             key, _, value = words.pop(0).partition("=")
@@ -185,20 +193,50 @@ class _Runner:
         if not words:
             return
         program = words[0]
-        if program == "headshot-mock":
+        if program == "headshot-mock" and background and words[1:2] == ["serve"]:
+            self._serve_in_background(words[1:], env)
+        elif program == "headshot-mock":
             self._headshot_mock(words[1:], env, output)
-        elif program in ("pytest", "python") and words[-1].endswith(".py"):
-            if program == "pytest":
-                self._run_saved_tests(words, output)
+        elif program == "pytest" and words[-1].endswith(".py"):
+            self._run_saved_tests(words, output)
+        elif program in ("python", "python3"):
+            self._python(words[1:], output, background=background)
         elif program == "curl":
             _check_route(words)
-        elif program in ("printf", "echo") and ">" in words:
-            subprocess.run(command, shell=True, check=True, cwd=self.pytester.path, timeout=10)
+        elif program == "printf" and words[-2:-1] == [">"]:
+            text = words[1].encode().decode("unicode_escape")
+            (self.pytester.path / words[-1]).write_text(text, encoding="utf-8")
         elif program.startswith(("./scripts/", "benchmarks/")):
             script = ROOT / program
             assert script.is_file(), f"{program} does not exist"
             assert os.access(script, os.X_OK), f"{program} is not executable"
         # other commands (time, file, base64, kill, ...) only frame the session
+
+    def _serve_in_background(self, argv: list[str], env: dict[str, str]) -> None:
+        """``headshot-mock serve … &``: the mock this walkthrough talks to, for the rest of the page."""
+        with self.monkeypatch.context() as patch:
+            for key, value in env.items():
+                patch.setenv(key, value)
+            config = cli.config_from(cli._parser().parse_args(argv))
+        try:
+            server = BackgroundServer(create_app(config=config), host=config.host, port=config.port)
+        except OSError:
+            pytest.skip(f"port {config.port} is taken on this machine; the walkthrough serves the mock there")
+        self._stack.enter_context(server)
+
+    def _python(self, argv: list[str], output: list[str] | None, *, background: bool) -> None:
+        """``python script.py`` (a file a block saved) or ``python -c …``, as a reader runs it."""
+        command = [sys.executable, *argv]
+        if background:
+            process = subprocess.Popen(command, cwd=self.pytester.path, stdout=subprocess.DEVNULL)
+            self._stack.callback(_end, process)
+            time.sleep(0.5)  # a receiver binds its port before the next command talks to it
+            assert process.poll() is None, f"`python {' '.join(argv)} &` exited at once"
+            return
+        done = subprocess.run(command, cwd=self.pytester.path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"python {' '.join(argv)} failed:\n{done.stdout}{done.stderr}"
+        if output:
+            _match([_shape(line) for line in output], done.stdout, f"python {' '.join(argv)}")
 
     def _headshot_mock(self, argv: list[str], env: dict[str, str], output: list[str] | None) -> None:
         for key, value in env.items():
@@ -248,18 +286,14 @@ class _Runner:
             json.loads(example.parsed)
 
 
-def _commands(lines: list[str], *, prompt: bool) -> Iterator[tuple[str, list[str]]]:
-    """(command, the lines it printed) for a transcript (``$ `` prompts) or a script."""
+def _commands(lines: list[str], *, prompt: bool) -> Iterator[tuple[list[str], list[str], bool]]:
+    """(command, the lines it printed) for a transcript (``$ `` prompts) or a script. A command
+    goes on over lines ending in ``\\`` and while a quote is open."""
     command: str | None = None
     output: list[str] = []
-    pending = ""
     for line in lines:
-        if pending:
-            pending += " " + line.strip()
-            if not pending.endswith("\\"):
-                command, pending = pending, ""
-            else:
-                pending = pending[:-1]
+        if command is not None and not _complete(command):
+            command = command[:-1] + " " + line.strip() if command.endswith("\\") else f"{command}\n{line}"
             continue
         if prompt and not line.startswith("$ "):
             output.append(line)
@@ -267,24 +301,53 @@ def _commands(lines: list[str], *, prompt: bool) -> Iterator[tuple[str, list[str
         if command is not None:
             yield from _split(command, output)
         text = line[2:] if prompt else line
-        command, output = None, []
-        if not text.strip():
-            continue
-        if text.rstrip().endswith("\\"):
-            pending = text.rstrip()[:-1]
-        else:
-            command = text
-    if pending:
-        command = pending
+        command, output = (text.rstrip() if text.strip() else None), []
     if command is not None:
         yield from _split(command, output)
 
 
-def _split(command: str, output: list[str]) -> Iterator[tuple[str, list[str]]]:
-    """``a; b`` runs a, then b (the output belongs to the last); ``a | b`` is a's command."""
-    parts = [p for p in re.split(r";\s+|\s+&&\s+", command) if p.strip()]
-    for i, part in enumerate(parts):
-        yield part.split(" | ", 1)[0], output if i == len(parts) - 1 else []
+def _end(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()  # only the process this page started, by its handle
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _complete(command: str) -> bool:
+    if command.endswith("\\"):
+        return False
+    try:
+        shlex.split(command, comments=True)
+    except ValueError:
+        return False
+    return True
+
+
+def _split(command: str, output: list[str]) -> Iterator[tuple[list[str], list[str], bool]]:
+    """The words of each command of a line: ``a; b`` and ``a && b`` run a, then b (the output
+    belongs to the last); of ``a | b`` only a counts; a trailing ``&`` is dropped."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|>")
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    parts: list[list[str]] = [[]]
+    background: set[int] = set()
+    piped = False
+    for word in lexer:
+        if word in (";", "&&", "&"):
+            if word == "&":
+                background.add(len(parts) - 1)
+            parts.append([])
+            piped = False
+        elif word in ("|", "||"):
+            piped = True
+        elif not piped:
+            parts[-1].append(word)
+    last = max((i for i, p in enumerate(parts) if p), default=-1)
+    for i, words in enumerate(parts):
+        if words:
+            yield words, output if i == last else [], i in background
 
 
 def _shows_error(output: list[str] | None) -> bool:
@@ -327,6 +390,8 @@ def _check_route(words: list[str]) -> None:
     if _APP is None:
         _APP = create_app(config=MockConfig())
     urls = [w for w in words if re.match(r"https?://", w)]
+    if not urls and any(w.startswith(ELLIPSIS) for w in words):
+        return  # an abbreviated command ("curl -s …/image-projects/ID …")
     assert urls, f"curl without a URL: {' '.join(words)}"
     method = "GET"
     for flag, value in itertools.pairwise(words):
