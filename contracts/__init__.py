@@ -42,5 +42,9 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(home), name)
 
 
+# Two names are also submodules (`verify`, `intercept`): once imported, the package attribute is
+# the module, so `from headshot_mock import verify` (the front door) is the way to the function.
+
+
 def __dir__() -> list[str]:
     return __all__

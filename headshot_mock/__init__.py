@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import PackageNotFoundError, version
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -110,7 +111,10 @@ def __getattr__(name: str) -> Any:
     home = _home(name) if name in __all__ else None
     if home is None:
         raise AttributeError(f"module 'headshot_mock' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+    value = getattr(importlib.import_module(home), name)
+    if isinstance(value, ModuleType):  # `verify`, `intercept`: the submodule of that name was imported
+        value = getattr(value, name)
+    return value
 
 
 def __dir__() -> list[str]:

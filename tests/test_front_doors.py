@@ -68,3 +68,11 @@ def test_contracts_uses_only_the_mockservers_front_door() -> None:
             if isinstance(node, ast.Attribute) and node.attr == "state":
                 reached.append(f"{path.name}:{node.lineno}: .state")
     assert reached == []
+
+
+def test_front_door_names_that_are_also_submodules() -> None:
+    from headshot_mock import intercept, verify
+
+    assert callable(intercept)
+    assert verify.__name__ == "verify"
+    assert intercept.__name__ == "intercept"
