@@ -217,4 +217,3 @@ def _openapi(provider: str) -> Any:
     text_types: dict[str, Callable[[bytes], Any]] = {"application/xml": text, "text/plain": text}
     config = Config(extra_media_type_deserializers=text_types)
     return OpenAPI.from_dict(dict(load(provider).document), config=config)
-
