@@ -55,10 +55,13 @@ class OperationResult:
     """Why the operation was not tested at all (another host; the budget ran out first)."""
 
     @property
-    def status(self) -> Literal["passed", "failed", "skipped"]:
+    def status(self) -> Literal["passed", "failed", "skipped", "error"]:
+        """``error``: never reached (no request, no reason to skip it), so nothing was checked."""
         if self.failures:
             return "failed"
-        return "skipped" if self.skipped is not None and self.requests == 0 else "passed"
+        if self.requests == 0:
+            return "skipped" if self.skipped is not None else "error"
+        return "passed"
 
     def _record(self, failure: Failure) -> None:
         for i, known in enumerate(self.failures):
@@ -93,8 +96,13 @@ class Report:
         return [(op, f) for op in self.operations for f in op.failures]
 
     @property
+    def unchecked(self) -> list[OperationResult]:
+        """Operations a real run never reached (the server stopped answering first)."""
+        return [] if self.dry_run else [op for op in self.operations if op.status == "error"]
+
+    @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.unchecked
 
     @property
     def exit_code(self) -> int:
@@ -124,9 +132,11 @@ class Report:
                 mark = "SKIP" if op.skipped else "PLAN"
                 tail = f"skipped: {op.skipped}" if op.skipped else ""
             else:
-                mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}[op.status]
+                mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "ERROR"}[op.status]
                 per_phase = ", ".join(f"{k} {v}" for k, v in op.phases.items() if v)
                 tail = f"{op.requests} requests" + (f" ({per_phase})" if per_phase else "")
+                if op.status == "error":
+                    tail += "; never reached, nothing was checked"
                 if op.skipped:
                     tail += f"; {op.skipped}"
             lines.append(f"  {mark}  {op.operation_id:<{width}}  {where}  {tail}".rstrip())
@@ -145,11 +155,14 @@ class Report:
         if self.aborted:
             lines.append(f"Stopped: {self.aborted}")
         failed = [op for op in self.operations if op.failures]
+        results = []
         if failed:
             count = sum(len(op.failures) for op in failed)
-            lines.append(f"Result: {count} failure(s) in {len(failed)} operation(s).")
-        else:
-            lines.append("Result: no failures.")
+            results.append(f"{count} failure(s) in {len(failed)} operation(s)")
+        if self.unchecked:
+            names = ", ".join(op.operation_id for op in self.unchecked)
+            results.append(f"{len(self.unchecked)} operation(s) never reached ({names})")
+        lines.append(f"Result: {'; '.join(results)}." if results else "Result: no failures.")
         return "\n".join(lines)
 
     def junit_xml(self) -> str:
@@ -160,7 +173,7 @@ class Report:
             tests=str(len(self.operations)),
             failures=str(sum(1 for op in self.operations if op.failures)),
             skipped=str(sum(1 for op in self.operations if op.status == "skipped")),
-            errors="0",
+            errors=str(len(self.unchecked)),
         )
         suite.set("hostname", self.base_url)
         for op in self.operations:
@@ -177,6 +190,8 @@ class Report:
                 )
             elif op.status == "skipped":
                 ET.SubElement(case, "skipped", message=op.skipped or "skipped")
+            elif op in self.unchecked:
+                ET.SubElement(case, "error", message="never reached: no request was sent to it")
             out = ET.SubElement(case, "system-out")
             out.text = f"{op.requests} requests"
         for node in suite.iter():

@@ -3,7 +3,7 @@
     >>> from headshot_mock.contracts.verify import verify
     >>> report = verify("modelslab", "http://127.0.0.1:4010/modelslab/api", max_requests=60, seed=7)
     >>> print(report.render())                       # per operation: requests, failures, skips
-    >>> report.exit_code                             # 0 clean, 1 failures
+    >>> report.exit_code                             # 0 clean, 1 failures or unreached operations
 
 What runs, per operation of the spec, in this order: the *positive* phase (schema-valid
 requests, the API key added), the *negative* phase (schema-invalid requests the server must
@@ -14,7 +14,9 @@ difference in one line and the request that triggered it.
 
 Safety: every HTTP call goes through one counting session, so ``max_requests`` is a hard cap
 (the run stops cleanly when it is reached and the report says so); a base URL off loopback is
-refused unless ``allow_remote=True``; ``dry_run=True`` plans and sends nothing.
+refused unless ``allow_remote=True``; ``dry_run=True`` plans and sends nothing (so it may name a
+remote URL). An operation a run never reached (the server stopped answering) is an error, not a
+pass: ``report.ok`` is false and the exit code 1.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def verify(
     server answers.
     """
     spec = _spec(provider)
-    base_url = check_target(base_url, allow_remote=allow_remote)
+    base_url = check_target(base_url, allow_remote=allow_remote or dry_run)  # a dry run sends nothing
     if max_requests < 1:
         raise VerifyError(f"--max-requests must be at least 1, got {max_requests}.")
     if max_examples < 1:

@@ -193,6 +193,7 @@ class _Runner:
             self._command(words, output if prompt else None, background=background)
 
     def _command(self, words: list[str], output: list[str] | None, *, background: bool = False) -> None:
+        words, target = _redirected(words)
         env: dict[str, str] = {}
         while words and re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
             key, _, value = words.pop(0).partition("=")
@@ -210,9 +211,9 @@ class _Runner:
             self._python(words[1:], output, background=background)
         elif program == "curl":
             _check_route(words, output or [])
-        elif program == "printf" and words[-2:-1] == [">"]:
+        elif program == "printf" and target is not None:
             text = words[1].encode().decode("unicode_escape")
-            (self.pytester.path / words[-1]).write_text(text, encoding="utf-8")
+            (self.pytester.path / target).write_text(text, encoding="utf-8")
         elif program.startswith(("./scripts/", "benchmarks/")):
             script = ROOT / program
             assert script.is_file(), f"{program} does not exist"
@@ -313,6 +314,19 @@ def _commands(lines: list[str], *, prompt: bool) -> Iterator[tuple[list[str], li
         yield from _split(command, output)
 
 
+def _redirected(words: list[str]) -> tuple[list[str], str | None]:
+    """The words without ``> FILE``/``>> FILE``, and that FILE (where stdout goes)."""
+    kept: list[str] = []
+    target = None
+    rest = iter(words)
+    for word in rest:
+        if word in (">", ">>"):
+            target = next(rest, None)
+        else:
+            kept.append(word)
+    return kept, target
+
+
 def _end(process: subprocess.Popen[bytes]) -> None:
     process.terminate()  # only the process this page started, by its handle
     try:
@@ -335,6 +349,7 @@ def _complete(command: str) -> bool:
 def _split(command: str, output: list[str]) -> Iterator[tuple[list[str], list[str], bool]]:
     """The words of each command of a line: ``a; b`` and ``a && b`` run a, then b (the output
     belongs to the last); of ``a | b`` only a counts; a trailing ``&`` is dropped."""
+    command = re.sub(r"\s\d?>&\d\b", "", command)  # `2>&1`: where stderr goes does not matter here
     lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|>")
     lexer.whitespace_split = True
     lexer.commenters = "#"

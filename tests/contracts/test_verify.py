@@ -367,3 +367,38 @@ def test_an_unreachable_server_is_a_failure_not_a_crash() -> None:
     assert report.requests_sent == 1
     assert report.aborted is not None
     assert report.failures[0][1].check == "transport"
+
+
+def test_operations_never_reached_are_errors_not_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: connections are refused
+        url = f"http://127.0.0.1:{port}/modelslab/api"
+        report = verify("modelslab", url, max_requests=5, seed=1)
+        code = main(["verify", "--provider", "modelslab", "--base-url", url, "--max-requests", "5"])
+    unreached = [op for op in report.operations if op.requests == 0 and op.skipped is None]
+    assert unreached
+    assert all(op.status == "error" for op in unreached)
+    assert report.unchecked == unreached
+    assert report.exit_code == 1
+    rendered = report.render()
+    assert "PASS" not in rendered
+    assert f"ERROR  {unreached[0].operation_id}" in rendered
+    assert "never reached, nothing was checked" in rendered
+    assert "operation(s) never reached" in rendered.splitlines()[-1]
+    assert code == 1
+    assert "never reached" in capsys.readouterr().out
+    suite = ET.fromstring(report.junit_xml())
+    assert suite.get("errors") == str(len(unreached))
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_dry_run_may_name_a_remote_url_without_allow_remote(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["verify", "--provider", "modelslab", "--base-url", "https://modelslab.com/api", "--dry-run"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "DRY RUN: would verify modelslab against https://modelslab.com/api" in out
+    assert "Nothing was sent" in out
+    report = verify("magichour", "https://api.magichour.ai", dry_run=True)
+    assert report.ok
+    assert report.requests_sent == 0
