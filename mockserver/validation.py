@@ -53,9 +53,38 @@ def _schema_findings(
 ) -> list[Finding]:
     findings = []
     for error in validator.iter_errors(value):
-        field = dotted(error.instance_path)
-        findings.append(Finding(location, f"{prefix}{field}" if prefix else field, error.message, level))
+        for path, message in _explained(error):
+            field = dotted(path)
+            findings.append(Finding(location, f"{prefix}{field}" if prefix else field, message, level))
     return findings
+
+
+_ALTERNATIVES = ("AnyOf", "OneOfNotValid")
+
+
+def _explained(error: Any) -> list[tuple[Any, str]]:
+    """(instance path, message) for one validation error. An ``anyOf``/``oneOf`` that no branch
+    accepts is explained by the branch the value came closest to, so the message names the limit
+    that was broken ("5000 is greater than the maximum of 2048"), not "not valid under any of the
+    given schemas": a branch whose type the value has beats one it fails on type alone."""
+    branches = getattr(error.kind, "context", None) if type(error.kind).__name__ in _ALTERNATIVES else None
+    if not branches:
+        return [(error.instance_path, error.message)]
+    depth = len(error.instance_path)
+
+    def distance(branch: list[Any]) -> tuple[int, int]:
+        on_type = sum(1 for e in branch if type(e.kind).__name__ == "Type" and len(e.instance_path) == depth)
+        return on_type, len(branch)
+
+    ranked = sorted(branches, key=distance)
+    closest = ranked[0]
+    if distance(closest)[0] and all(distance(b)[0] for b in ranked):  # wrong type for every branch
+        messages = list(dict.fromkeys(e.message for b in ranked for e in b))
+        types = [m.rpartition(" is not of type ") for m in messages]
+        if all(sep and value == types[0][0] for value, sep, _ in types):
+            messages = [f"{types[0][0]} is not of type {' or '.join(t for _, _, t in types)}"]
+        return [(error.instance_path, " or ".join(messages))]
+    return [explained for e in closest for explained in _explained(e)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 import yaml
+from hypothesis import strategies as st
 
 from headshot_mock import specs
 from headshot_mock.contracts.exchange import check_request
@@ -201,3 +203,39 @@ async def test_hostile_headers_never_get_a_500(
     }  # UTF-8 on the wire
     response = await client.request(op.method, path, content=b"{}", headers=raw)
     assert response.status_code < 500, response.text
+
+
+# ---- anyOf / oneOf messages name the broken limit ---------------------------------------------
+
+
+FLUX = "/modelslab/api/v6/image_editing/flux_headshot"
+FLUX_BODY = {"key": "k", "prompt": "p", "face_image": "https://example.com/f.jpg"}
+
+
+@pytest.mark.parametrize(
+    ("width", "message"),
+    [
+        pytest.param(5000, "body.width: 5000 is greater than the maximum of 1024", id="above-the-cap"),
+        pytest.param([1], 'body.width: [1] is not of type "integer" or "string"', id="no-branch-type"),
+        pytest.param("wide", 'body.width: "wide" does not match', id="string-branch"),
+    ],
+)
+async def test_any_of_messages_name_the_broken_limit(
+    client: httpx.AsyncClient, width: Any, message: str
+) -> None:
+    answer = await client.post(FLUX, json={**FLUX_BODY, "width": width})
+    assert answer.status_code == 400
+    text = answer.json()["message"]
+    assert text.startswith(message), text
+    assert "any of the schemas" not in text
+
+
+@hypothesis.settings(max_examples=30, derandomize=True, deadline=None)
+@hypothesis.given(width=st.integers(min_value=1025, max_value=10**9))
+def test_any_of_above_the_maximum_always_names_it(width: int) -> None:
+    spec = specs.load("modelslab")
+    validator = RequestValidator(spec, spec.operation("fluxHeadshot"))
+    findings = validator.check_body({**FLUX_BODY, "width": width})
+    assert [str(f) for f in findings if f.field == "width"] == [
+        f"body.width: {width} is greater than the maximum of 1024"
+    ]
