@@ -170,12 +170,12 @@ class Engine:
         where = f"provider {book.provider!r}"
         named = request.headers.get(HEADER)
         if named:
-            return Selection(_checked(book, named.strip(), where), "header")
+            return Selection(_not_on_a_poll(bound, _checked(book, named.strip(), where)), "header")
         prefer = request.headers.get("prefer")
         if prefer:
             wanted = parse_prefer(prefer)
             if "example" in wanted:
-                return Selection(_checked(book, wanted["example"], where), "prefer")
+                return Selection(_not_on_a_poll(bound, _checked(book, wanted["example"], where)), "prefer")
             if "code" in wanted:
                 code = wanted["code"]
                 name = book.by_status(op_id, int(code)) if code.isascii() and code.isdigit() else None
@@ -290,6 +290,22 @@ def _level(value: str | None, default: Level) -> Level:
             f"{LEVEL_HEADER} must be one of {', '.join(LEVELS)}, got {value!r}.",
         )
     return value
+
+
+def _not_on_a_poll(bound: Bound, scenario: str) -> str:
+    """A job's outcome asked for on a poll would change nothing (the job's outcome was decided
+    when it was created): refuse it, saying where to ask."""
+    book, op_id = bound.provider.scenarios, bound.op.operation_id
+    creators = book.polls.get(op_id)
+    if creators and scenario in bound.provider.job_scenarios:
+        raise AdminError(
+            400,
+            "Scenario asked for on a poll",
+            f"{scenario!r} decides how a {book.provider} job ends, and {op_id} only reports the job: "
+            f"ask for it on the call that creates the job ({', '.join(creators)}), with "
+            f"X-Mock-Scenario, Prefer: example={scenario} or the key mock-{scenario}.",
+        )
+    return scenario
 
 
 def _checked(book: Any, name: str, where: str) -> str:

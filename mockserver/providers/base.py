@@ -83,6 +83,9 @@ class Provider:
     """Scenario names the plug-in implements beyond the spec's examples, with summaries."""
     final_states: ClassVar[tuple[str, ...]] = ()
     """States a job can end in (what the admin API accepts when finishing one)."""
+    job_scenarios: ClassVar[frozenset[str]] = frozenset()
+    """Scenarios that decide a job's outcome. They are asked for on the call that creates the job;
+    a poll answers from the job, so asking for one there is refused (it would change nothing)."""
     webhook_events: ClassVar[tuple[str, ...]] = ()
     """Events a registered webhook endpoint can subscribe to (none: nothing to register)."""
 

@@ -68,6 +68,7 @@ class Plugin(Provider):
         self._configured = [parse_endpoint(text) for text in runtime.config.webhooks]
 
     webhook_events: ClassVar[tuple[str, ...]] = tuple(EVENTS.values())
+    job_scenarios: ClassVar[frozenset[str]] = frozenset(LIFECYCLES) - {"success"}
     final_states: ClassVar[tuple[str, ...]] = ("complete", "error", "canceled")
     webhook_headers = staticmethod(magichour_headers)
     lifecycles: ClassVar[dict[str, str]] = {
@@ -155,6 +156,7 @@ class Plugin(Provider):
             return self.example_answer(call, "not_found")
         answer = self.example_answer(call, "success")
         answer.body = await self._project(job)
+        answer.scenario = job["scenario"]  # X-Mock-Scenario names the job's scenario on every poll
         return answer
 
     async def on_deleteImageProject(self, call: Call) -> Answer:

@@ -31,6 +31,7 @@ class Plugin(Provider):
     lifecycles: ClassVar[dict[str, str]] = {
         "stuck": "the job answers processing to every fetch and never completes",
     }
+    job_scenarios: ClassVar[frozenset[str]] = frozenset({"processing", "failed", "stuck"})
 
     def __init__(self, spec: specs.ProviderSpec, runtime: Runtime) -> None:
         super().__init__(spec, runtime)
@@ -125,6 +126,7 @@ class Plugin(Provider):
         assert job is not None
         state = job["state"]
         answer = self.example_answer(call, state if state in call.examples else "processing")
+        answer.scenario = job["scenario"]  # X-Mock-Scenario names the job's scenario on every poll
         if state == "success":
             answer.body.update(id=int(job_id), output=job["data"]["output"])
         elif state == "failed":

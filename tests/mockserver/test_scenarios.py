@@ -177,3 +177,78 @@ async def test_agentai_takes_its_realistic_time_when_a_time_scale_is_set(
         took = time.perf_counter() - started
     assert answer.status_code == 200
     assert seconds * scale <= took < seconds * scale + 1.0
+
+
+# ---- a scenario asked for on a poll -------------------------------------------------------------
+
+ML = "/modelslab/api/v6/image_editing"
+ML_BODY = {"prompt": "p", "face_image": "https://example.com/f.jpg"}
+MH = "/magichour/v1"
+MH_AUTH = {"authorization": "Bearer k"}
+MH_BODY = {"assets": {"image_file_path": "https://example.com/f.jpg"}}
+
+
+@pytest.mark.parametrize(
+    ("ask", "scenario"),
+    [
+        pytest.param({"x-mock-scenario": "failed"}, "failed", id="header"),
+        pytest.param({"prefer": "example=stuck"}, "stuck", id="prefer"),
+    ],
+)
+async def test_a_job_outcome_asked_on_a_modelslab_fetch_is_refused(
+    client: httpx.AsyncClient, ask: dict[str, str], scenario: str
+) -> None:
+    queued = (await client.post(f"{ML}/head_shot", json={**ML_BODY, "key": "mock-processing"})).json()
+    answer = await client.post(f"{ML}/fetch/{queued['id']}", json={"key": "k"}, headers=ask)
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["title"] == "Scenario asked for on a poll"
+    assert "ask for it on the call that creates the job (headShot" in problem["detail"]
+    assert f"mock-{scenario}" in problem["detail"]
+
+
+async def test_a_job_outcome_asked_on_a_magichour_project_get_is_refused(client: httpx.AsyncClient) -> None:
+    project = (await client.post(f"{MH}/ai-headshot-generator", json=MH_BODY, headers=MH_AUTH)).json()
+    answer = await client.get(
+        f"{MH}/image-projects/{project['id']}", headers={**MH_AUTH, "x-mock-scenario": "canceled"}
+    )
+    assert answer.status_code == 400
+    assert "ask for it on the call that creates the job (createAiHeadshot)" in answer.json()["detail"]
+
+
+async def test_answers_a_poll_can_give_are_still_asked_there(client: httpx.AsyncClient) -> None:
+    project = (await client.post(f"{MH}/ai-headshot-generator", json=MH_BODY, headers=MH_AUTH)).json()
+    limited = await client.get(
+        f"{MH}/image-projects/{project['id']}", headers={**MH_AUTH, "x-mock-scenario": "rate_limited"}
+    )
+    assert limited.status_code == 429
+    assert limited.headers["x-mock-scenario"] == "rate_limited"
+    queued = (await client.post(f"{ML}/head_shot", json={**ML_BODY, "key": "mock-processing"})).json()
+    missing = await client.post(
+        f"{ML}/fetch/{queued['id']}", json={"key": "k"}, headers={"x-mock-scenario": "not_found"}
+    )
+    assert missing.headers["x-mock-scenario"] == "not_found"
+
+
+@pytest.mark.parametrize("key", ["mock-failed", "mock-processing"])
+async def test_a_modelslab_poll_names_the_jobs_scenario(client: httpx.AsyncClient, key: str) -> None:
+    queued = (await client.post(f"{ML}/head_shot", json={**ML_BODY, "key": key})).json()
+    seen = set()
+    for _ in range(3):
+        answer = await client.post(f"{ML}/fetch/{queued['id']}", json={"key": "any-key"})
+        seen.add(answer.headers["x-mock-scenario"])
+    assert seen == {key.removeprefix("mock-")}
+
+
+@pytest.mark.parametrize("key", ["mock-no_face", "mock-error", "mock-canceled"])
+async def test_a_magichour_poll_names_the_jobs_scenario(client: httpx.AsyncClient, key: str) -> None:
+    auth = {"authorization": f"Bearer {key}"}
+    project = (await client.post(f"{MH}/ai-headshot-generator", json=MH_BODY, headers=auth)).json()
+    states, headers = [], set()
+    for _ in range(4):  # a plain key on the polls, as an SDK sends one key
+        answer = await client.get(f"{MH}/image-projects/{project['id']}", headers=MH_AUTH)
+        states.append(answer.json()["status"])
+        headers.add(answer.headers["x-mock-scenario"])
+    assert states[-1] in ("error", "canceled")
+    assert headers == {key.removeprefix("mock-")}
