@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import errno
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -49,6 +51,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> _Parser:
     parser = _Parser(prog=PROG, description="Offline doubles of AI-headshot provider APIs.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="serve the mock providers over HTTP")
@@ -188,6 +191,31 @@ def _check_scenario(config: MockConfig) -> None:
         raise ConfigError(f"Unknown scenario {config.scenario!r}.{did_you_mean(config.scenario, names)}")
 
 
+def _version() -> str:
+    import headshot_mock
+
+    return headshot_mock.__version__
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The socket ``serve`` will answer on, bound before anything is printed: a port in use is
+    one line saying so and what to do, not a banner followed by an errno."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {host} is already in use (another headshot-mock or server listens "
+                f"there): stop it, or serve on another port with --port N."
+            ) from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}.") from None
+    return sock
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -195,6 +223,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = config_from(args)
     app = create_app(config=config)
+    sock = _listening_socket(config.host, config.port)
     print(
         f"{PROG} serving on http://{config.host}:{config.port} "
         f"(level {config.level}, scenario {config.scenario}, seed {config.seed}, "
@@ -212,7 +241,8 @@ def _serve(args: argparse.Namespace) -> int:
         f"  {'admin':<10} http://{config.host}:{config.port}/__mock/  (journal, rules, jobs, clock, reset)",
         flush=True,
     )
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
     return 0
 
 

@@ -1,5 +1,10 @@
 # Sourced by scripts/test and scripts/serve: creates .venv on first use and keeps it in step
-# with pyproject.toml (reinstalls only when pyproject.toml changed). Needs only python3 and pip.
+# with pyproject.toml. Needs only python3 and pip.
+#
+# The stamp names pyproject.toml's hash and lists the extras installed with it, so switching
+# between scripts/serve (no extras) and scripts/test (the `test` extra) installs nothing: an
+# install with more extras serves a request for fewer. A changed pyproject.toml, or an extra
+# not installed yet, reinstalls once, with every extra asked for so far.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python3}
@@ -10,10 +15,13 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
 fi
-stamp="$VENV/.installed-$(cat pyproject.toml | "$VENV/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])')${EXTRAS:+-$EXTRAS}"
-if [ ! -f "$stamp" ]; then
-  echo "scripts: installing headshot-mock${EXTRAS:+[$EXTRAS]} into $VENV" >&2
-  "$VENV/bin/python" -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}"
+stamp="$VENV/.installed-$("$VENV/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(open("pyproject.toml","rb").read()).hexdigest()[:16])')"
+have=$(cat "$VENV"/.installed-* 2>/dev/null | sort -u | grep -v '^$' || true)  # extras of the last install
+want=$(printf '%s\n' $have ${EXTRAS//,/ } | sort -u | grep -v '^$' || true)
+if [ ! -f "$stamp" ] || [ "$want" != "$have" ]; then
+  extras=$(printf '%s' "$want" | paste -sd, -)
+  echo "scripts: installing headshot-mock${extras:+[$extras]} into $VENV" >&2
+  "$VENV/bin/python" -m pip install -q -e ".${extras:+[$extras]}"
   rm -f "$VENV"/.installed-*
-  touch "$stamp"
+  printf '%s\n' "$want" > "$stamp"
 fi

@@ -96,3 +96,28 @@ def test_serve_prints_base_urls_and_answers(tmp_path: object) -> None:
         proc.wait(timeout=10)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import headshot_mock
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"headshot-mock {headshot_mock.__version__}\n"
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # no "serving on ..." banner first
+    assert err.splitlines() == [
+        f"headshot-mock: error: port {port} on 127.0.0.1 is already in use (another headshot-mock or "
+        "server listens there): stop it, or serve on another port with --port N."
+    ]
