@@ -409,6 +409,7 @@ _APP = None
 async def _status(method: str, path: str) -> int:
     import httpx
 
+    assert _APP is not None
     transport = httpx.ASGITransport(app=_APP)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4077") as client:
         return (await client.request(method, path)).status_code

@@ -62,8 +62,9 @@ def test_contracts_uses_only_the_mockservers_front_door() -> None:
     reached = []
     for path in sorted(Path(headshot_mock.contracts.__file__).parent.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
-            if module.startswith("headshot_mock.mockserver."):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "headshot_mock.mockserver."
+            ):
                 reached.append(f"{path.name}: from {node.module} import ...")
             if isinstance(node, ast.Attribute) and node.attr == "state":
                 reached.append(f"{path.name}:{node.lineno}: .state")

@@ -48,7 +48,7 @@ HOLD = 2.0
 CLIENT_TIMEOUT = 1.0
 """Every client's request timeout: below HOLD, well above a normal answer on loopback."""
 DEADLINE = 15.0
-FAST = {"retry_wait": 0.01}
+RETRY_WAIT = 0.01  # seconds between retries: the suite does not wait out real back-offs
 """Retry backoff for the suites (the examples default to a second, doubling)."""
 AGENTAI_HS1 = "/action/instant_headshot_run_headshot_generation"
 
@@ -84,7 +84,7 @@ class TestModelsLabExample(ClientSuite):
             max_retry_wait=0.05,  # the 429 body asks for 30 s
             poll_interval=0.01,
             max_polls=5,
-            **FAST,
+            retry_wait=RETRY_WAIT,
         ) as client:
             return client.generate(photo)
 
@@ -104,7 +104,7 @@ class TestAgentAiExample(ClientSuite):
 
     def generate(self, base_url: str, api_key: str, photo: bytes) -> list[bytes]:
         with self.client_class(
-            api_key, base_url=base_url, timeout=CLIENT_TIMEOUT, max_retry_wait=0.05, **FAST
+            api_key, base_url=base_url, timeout=CLIENT_TIMEOUT, max_retry_wait=0.05, retry_wait=RETRY_WAIT
         ) as client:
             return client.generate(photo)
 
@@ -122,7 +122,9 @@ class TestIdPhotoExample(ClientSuite):
     }
 
     def generate(self, base_url: str, api_key: str, photo: bytes) -> list[bytes]:
-        with IdPhotoPortraits(api_key, base_url=base_url, timeout=CLIENT_TIMEOUT, **FAST) as client:
+        with IdPhotoPortraits(
+            api_key, base_url=base_url, timeout=CLIENT_TIMEOUT, retry_wait=RETRY_WAIT
+        ) as client:
             return client.generate(photo, samples=2, seed=421337)
 
 
@@ -144,7 +146,12 @@ class TestMagicHourExample(ClientSuite):
 
     def generate(self, base_url: str, api_key: str, photo: bytes) -> list[bytes]:
         with MagicHourHeadshots(
-            api_key, base_url=base_url, timeout=CLIENT_TIMEOUT, poll_interval=0.01, max_polls=8, **FAST
+            api_key,
+            base_url=base_url,
+            timeout=CLIENT_TIMEOUT,
+            poll_interval=0.01,
+            max_polls=8,
+            retry_wait=RETRY_WAIT,
         ) as client:
             return client.generate(photo)
 

@@ -90,6 +90,6 @@ def test_missing_file() -> None:
 
 def test_create_app_is_keyword_only_and_checks_options() -> None:
     with pytest.raises(TypeError):
-        create_app(MockConfig())  # type: ignore[misc]
+        create_app(MockConfig())  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="Did you mean 'seed'"):
         create_app(config=MockConfig(), sed=1)

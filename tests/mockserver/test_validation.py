@@ -197,9 +197,9 @@ async def test_hostile_headers_never_get_a_500(
     op = spec.operations[0]
     path = f"/{provider}{op.base_path}{op.path}".replace("{id}", "1")
     path = path.replace("{asset_id}", "a").replace("{filename}", "f.png")
-    raw = {
-        "content-type": b"application/json",
-        **{k: v.encode() for k, v in headers.items()},
+    raw: dict[bytes, bytes] = {
+        b"content-type": b"application/json",
+        **{k.encode(): v.encode() for k, v in headers.items()},
     }  # UTF-8 on the wire
     response = await client.request(op.method, path, content=b"{}", headers=raw)
     assert response.status_code < 500, response.text
