@@ -120,7 +120,7 @@ def _not_found(routes: list[BaseRoute]) -> Any:
 
 def scenario_books(provider_ids: tuple[str, ...]) -> dict[str, ScenarioBook]:
     """The scenarios of each provider, as its plug-in declares them (no server needed)."""
-    return {pid: ScenarioBook(specs.load(pid), plugin_for(pid).lifecycles) for pid in provider_ids}
+    return {pid: plugin_for(pid).book(specs.load(pid)) for pid in provider_ids}
 
 
 def scenario_names(config: MockConfig) -> set[str]:

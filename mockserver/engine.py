@@ -56,7 +56,8 @@ class Bound:
         cred = spec.credential
         if cred.location == "header":
             security = op.definition.get("security", spec.document.get("security", []))
-            required = any(cred.name in requirement for requirement in security)
+            # Required when every alternative names it (an empty `{}` alternative makes it optional).
+            required = bool(cred.name and security) and all(cred.name in r for r in security)
         else:
             body = spec.resolve(op.definition.get("requestBody", {}))
             media = (body.get("content") or {}).get("application/json")
@@ -64,13 +65,20 @@ class Bound:
             required = cred.name in schema.get("required", ())
         return cls(provider, op, RequestValidator(spec, op), required, mount)
 
-    def credential(self, headers: Mapping[str, str], body: Any) -> str | None:
+    def credential(
+        self, headers: Mapping[str, str], body: Any, query: Mapping[str, str] | None = None
+    ) -> str | None:
         cred = self.provider.spec.credential
         if cred.location == "body":
             value = body.get(cred.name) if isinstance(body, dict) else None
             return value if isinstance(value, str) and value else None
-        scheme = self.provider.spec.document["components"]["securitySchemes"][cred.name]
+        schemes = (self.provider.spec.document.get("components") or {}).get("securitySchemes") or {}
+        scheme = self.provider.spec.resolve(schemes.get(cred.name)) if cred.name in schemes else None
+        if scheme is None:
+            return None
         if scheme.get("type") == "apiKey":
+            if scheme.get("in") == "query":
+                return (query or {}).get(scheme["name"]) or None
             return headers.get(scheme["name"].lower()) or None
         kind, _, token = headers.get("authorization", "").partition(" ")
         return token.strip() or None if kind.lower() == scheme.get("scheme", "bearer").lower() else None
@@ -100,7 +108,7 @@ class Engine:
         else:
             body, findings = bound.validator.parse_body(raw, headers.get("content-type", ""))
         findings += bound.validator.check_parameters(request.path_params, request.query_params, headers)
-        credential = bound.credential(headers, body)
+        credential = bound.credential(headers, body, request.query_params)
         level = _level(headers.get(LEVEL_HEADER), config.level)
         unusable = is_malformed(body) or too_big
         missing_key = bound.credential_required and credential is None and not unusable

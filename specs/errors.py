@@ -4,6 +4,7 @@ SpecError                 base of everything this package raises
 ├── UnknownProvider       a provider id that is not bundled (also a LookupError)
 ├── UnknownOperation      an operationId the provider's spec does not have (also a LookupError)
 └── InvalidSpec           a bundled document that breaks specs/CONVENTIONS.md
+    └── SpecFileError     a user's OpenAPI file that is not valid (file, JSON pointer, problem)
 """
 
 from __future__ import annotations
@@ -47,3 +48,17 @@ class UnknownOperation(SpecError, LookupError):
 
 class InvalidSpec(SpecError):
     """A bundled document does not follow specs/CONVENTIONS.md."""
+
+
+class SpecFileError(InvalidSpec):
+    """A user's OpenAPI file that cannot be served: which file, where in it, what is wrong."""
+
+    def __init__(self, file: object, pointer: str, problem: str) -> None:
+        self.file = str(file)
+        self.pointer = pointer
+        self.problem = problem
+        where = f" at {pointer}" if pointer else ""
+        super().__init__(f"{self.file}{where}: {problem}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
