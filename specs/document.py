@@ -245,9 +245,8 @@ def _unsupported(document: Mapping[str, Any]) -> list[str]:
             for p in [*item.get("parameters", ()), *op.get("parameters", ())]:
                 p = resolve(document, p)
                 if p.get("style") == "deepObject" or (p.get("in") == "query" and "content" in p):
-                    notes.append(
-                        f"{where}: query parameter {p.get('name')} ({p.get('style', 'content')}) is not validated"
-                    )
+                    style = p.get("style", "content")
+                    notes.append(f"{where}: query parameter {p.get('name')} ({style}) is not validated")
                 if p.get("in") == "path" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(p.get("name"))):
                     notes.append(f"{where}: path parameter {p.get('name')!r} is matched but not validated")
             body = resolve(document, op.get("requestBody") or {})

@@ -52,7 +52,7 @@ def schema_30_to_31(schema: Any) -> Any:
     """A 3.0 Schema Object as JSON Schema 2020-12 (a new object; the input is left alone)."""
     if not isinstance(schema, Mapping):
         return schema
-    out = {k: v for k, v in schema.items()}
+    out = dict(schema.items())
     for key in _SCHEMA_MAPS:
         if isinstance(out.get(key), Mapping):
             out[key] = {name: schema_30_to_31(s) for name, s in out[key].items()}
@@ -63,9 +63,8 @@ def schema_30_to_31(schema: Any) -> Any:
         if isinstance(out.get(key), Mapping):
             out[key] = schema_30_to_31(out[key])
     for bound, edge in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
-        if isinstance(out.get(bound), bool):
-            if out.pop(bound) and edge in out:
-                out[bound] = out.pop(edge)
+        if isinstance(out.get(bound), bool) and out.pop(bound) and edge in out:
+            out[bound] = out.pop(edge)
     if out.pop("nullable", False) is True:
         kind = out.get("type")
         if isinstance(kind, str):
@@ -162,7 +161,7 @@ def document(source: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             for status, response in (op.get("responses") or {}).items():
                 if isinstance(response, dict):
                     _name_examples(response, status)
-    for name, response in ((doc.get("components") or {}).get("responses") or {}).items():
+    for _name, response in ((doc.get("components") or {}).get("responses") or {}).items():
         if isinstance(response, dict):
             _name_examples(response, "default")
     return doc, notes
