@@ -90,8 +90,8 @@ class _Run:
         document = copy.deepcopy(dict(spec.document))
         document["servers"] = [{"url": report.base_url}]
         config: dict[str, Any] = {"base-url": report.base_url}
-        if spec.credential.location == "header":
-            config["auth"] = {"openapi": {spec.credential.name: {"bearer": api_key}}}
+        if spec.credential.location == "header" and spec.credential.name:
+            config["auth"] = {"openapi": {spec.credential.name: _auth(spec, api_key)}}
         self.schema: Any = schemathesis.openapi.from_dict(
             document, config=schemathesis.Config.from_dict(config)
         )
@@ -227,8 +227,12 @@ class _Run:
 
     def _call_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"base_url": self.report.base_url, "session": self.session}
-        if self.spec.credential.location == "header":
-            kwargs["headers"] = {"Authorization": f"Bearer {self.api_key}"}
+        if self.spec.credential.location == "header" and self.spec.credential.name:
+            scheme = _scheme(self.spec)
+            if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
+                kwargs["headers"] = {scheme["name"]: self.api_key}
+            elif scheme.get("type") != "apiKey" and scheme.get("scheme", "bearer").lower() != "basic":
+                kwargs["headers"] = {"Authorization": f"Bearer {self.api_key}"}
         return kwargs
 
     def _prepare(self, case: Any, phase: PhaseName) -> None:
@@ -332,6 +336,21 @@ class _Run:
             text = json.dumps(data, ensure_ascii=False)
         text = text.replace(self.api_key, REDACTED)
         return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + "..."
+
+
+def _scheme(spec: specs.ProviderSpec) -> dict[str, Any]:
+    schemes = (spec.document.get("components") or {}).get("securitySchemes") or {}
+    return dict(spec.resolve(schemes.get(spec.credential.name) or {}))
+
+
+def _auth(spec: specs.ProviderSpec, api_key: str) -> dict[str, str]:
+    """schemathesis' auth settings for the scheme the key travels in (bearer, API key, basic)."""
+    scheme = _scheme(spec)
+    if scheme.get("type") == "apiKey":
+        return {"api_key": api_key}
+    if scheme.get("scheme", "bearer").lower() == "basic":
+        return {"username": api_key, "password": api_key}
+    return {"bearer": api_key}
 
 
 def _rejected_in_body(response: Any) -> bool:

@@ -2,7 +2,7 @@
 calls one library function (it lives in ``contracts``, the top layer, because ``verify`` is
 a contract check and ``serve`` a mock-server one).
 
-headshot-mock serve [--provider ID] [--port 4010] [--scenario NAME] [--level lenient] ...
+headshot-mock serve [--provider ID] [--port 4010] [--scenario NAME] [--level lenient] [--spec FILE] ...
 headshot-mock scenarios [--provider ID]
 headshot-mock providers
 headshot-mock verify --provider ID --base-url URL [--api-key KEY] [--max-requests 100] [--dry-run] ...
@@ -70,6 +70,21 @@ def _parser() -> _Parser:
     serve.add_argument("--journal-limit", type=int, help="journal entries kept (default 1000)")
     serve.add_argument("--public-url", metavar="URL", help="base URL for links the mock hands out")
     serve.add_argument("--config", metavar="FILE", help="YAML/JSON config file (also $HEADSHOT_MOCK_CONFIG)")
+    own = serve.add_argument_group("your own OpenAPI documents (docs/your-own-spec.md)")
+    own.add_argument(
+        "--spec",
+        dest="specs",
+        action="append",
+        metavar="[ID=]FILE",
+        help="serve this OpenAPI 3.0/3.1 file (YAML or JSON) under /<id> (repeatable)",
+    )
+    own.add_argument(
+        "--dynamic",
+        action="store_true",
+        default=None,
+        help="answers generated from a schema vary per request (default: one per seed)",
+    )
+    own.add_argument("--watch", action="store_true", default=None, help="reload a spec file when it changes")
     hooks = serve.add_argument_group("webhooks")
     hooks.add_argument(
         "--webhook",
@@ -104,6 +119,7 @@ def _parser() -> _Parser:
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios of each provider")
     scenarios.add_argument("--provider", metavar="ID", help="only this provider")
+    scenarios.add_argument("--spec", metavar="[ID=]FILE", help="the scenarios of your own OpenAPI file")
 
     commands.add_parser("providers", help="list the bundled providers and their base URLs")
 
@@ -115,7 +131,8 @@ def _parser() -> _Parser:
         description="Check a server (the mock, a proxy, the real provider) against the bundled spec of one "
         "provider: positive, negative and stateful (links) requests, reported per operation.",
     )
-    check.add_argument("--provider", required=True, metavar="ID", help="the bundled spec to check against")
+    check.add_argument("--provider", metavar="ID", help="the bundled spec to check against")
+    check.add_argument("--spec", metavar="[ID=]FILE", help="or your own OpenAPI file to check against")
     check.add_argument(
         "--base-url",
         required=True,
@@ -158,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         if args.command == "scenarios":
-            return _scenarios(args.provider)
+            return _scenarios(_own(args.spec) if args.spec else args.provider)
         if args.command == "verify":
             return _verify(args)
         return _providers()
@@ -171,8 +188,9 @@ def config_from(args: argparse.Namespace) -> MockConfig:
     """Flags that were given override the config file and environment; the rest keep them."""
     fields = {f.name for f in dataclasses.fields(MockConfig)}
     overrides: dict[str, Any] = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    if "webhooks" in overrides:
-        overrides["webhooks"] = tuple(overrides["webhooks"])
+    for name in ("webhooks", "specs"):
+        if name in overrides:
+            overrides[name] = tuple(overrides[name])
     extra_allow = tuple(overrides.pop("webhook_allow", ()))
     config = MockConfig.load(file=args.config, overrides=overrides)
     if extra_allow:  # --webhook-allow adds to the allow-list (loopback stays allowed)
@@ -203,6 +221,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     for provider, url in base_urls(config).items():
         print(f"  {provider:<10} {url}")
+        for note in getattr(app.state.engine.providers[provider], "notes", ()):
+            print(f"  {'':<10}   note: {note}")
     takers = [p for p in app.state.engine.providers.values() if p.webhook_events]
     for endpoint in config.webhooks:
         url, _, secret = endpoint.partition("#")
@@ -221,8 +241,8 @@ def _scenarios(provider: str | None) -> int:
     from headshot_mock.mockserver.app import scenario_books
 
     ids = (provider,) if provider else specs.providers()
-    if provider and provider not in specs.providers():
-        raise specs.UnknownProvider(provider, specs.providers())
+    if provider:
+        specs.load(provider)  # an unknown id raises, naming the valid ones
     for pid, book in scenario_books(ids).items():
         print(f"{pid}:")
         for name, summary in book.summaries.items():
@@ -235,9 +255,12 @@ def _scenarios(provider: str | None) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from headshot_mock.contracts.verify import VerifyError, verify
 
+    if bool(args.provider) == bool(args.spec):
+        print(f"{PROG} verify: error: give --provider ID (a bundled spec) or --spec FILE", file=sys.stderr)
+        return 2
     try:
         report = verify(
-            args.provider,
+            _own(args.spec) if args.spec else args.provider,
             args.base_url,
             api_key=args.api_key,
             max_requests=args.max_requests,
@@ -254,6 +277,12 @@ def _verify(args: argparse.Namespace) -> int:
     if args.junit_xml:
         print(f"JUnit report written to {args.junit_xml}")
     return report.exit_code
+
+
+def _own(entry: str) -> str:
+    """Load and register a user's spec file (``[ID=]FILE``); its id."""
+    name, path = specs.parse_entry(entry)
+    return specs.load_file(path, name).id
 
 
 def _providers() -> int:

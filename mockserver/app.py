@@ -48,15 +48,14 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     engine = Engine(runtime, providers)
     control = Control(engine)
     mounts = {pid: "" if config.root_provider else f"/{pid}" for pid in providers}
-    routes: list[BaseRoute] = [
-        *_provider_routes(engine, mounts),
-        *files.routes(runtime),
-        *admin.routes(engine, control, mounts),
-    ]
+    fixed: list[BaseRoute] = [*files.routes(runtime), *admin.routes(engine, control, mounts)]
+    routes: list[BaseRoute] = [*_provider_routes(engine, mounts), *fixed]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        if getattr(app.state, "watcher", None) is not None:
+            app.state.watcher.stop()
         await runtime.close()
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found(routes)}, lifespan=lifespan)
@@ -64,6 +63,11 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     app.state.control = control
     app.state.runtime = runtime
     app.state.mounts = mounts
+    app.state.watcher = None
+    if config.watch and config.specs:  # --watch: reload changed spec files (mockserver/watch.py)
+        from headshot_mock.mockserver.watch import Watcher
+
+        app.state.watcher = Watcher(app, lambda: [*_provider_routes(engine, mounts), *fixed]).start()
     return app
 
 

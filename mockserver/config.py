@@ -80,6 +80,8 @@ class MockConfig:
     """Reload a changed spec file without a restart (a broken edit keeps the last good one)."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.specs, tuple):  # a list from Python (MockSession(specs=[...]))
+            object.__setattr__(self, "specs", tuple(str(s) for s in self.specs))
         known = (*specs.providers(), *self.spec_ids)
         if len(set(self.spec_ids)) != len(self.spec_ids):
             raise ConfigError(

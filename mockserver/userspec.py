@@ -102,12 +102,12 @@ class SpecScenarioBook(ScenarioBook):
     def __init__(self, spec: specs.ProviderSpec, lifecycles: Mapping[str, str]) -> None:
         self.provider = spec.id
         self._examples = {op.operation_id: operation_examples(spec, op) for op in spec.operations}
-        summaries: dict[str, str] = {"success": VOCABULARY["success"]}  # the default, even with no operation
+        # The default scenario, even with no operation; the rest say what the document says.
+        summaries: dict[str, str] = {"success": "each operation's success example, else its first 2xx answer"}
         for examples in self._examples.values():
             for name, ex in examples.items():
-                summaries.setdefault(name, ex.summary)
+                summaries.setdefault(name, ex.summary or VOCABULARY.get(name, ""))
         summaries.update(lifecycles)
-        summaries.update({k: v for k, v in VOCABULARY.items() if k in summaries})
         summaries.update(BEHAVIOURS)
         self.summaries = dict(sorted(summaries.items()))
 

@@ -102,10 +102,10 @@ def load_file(path: str | Path, id: str | None = None) -> UserSpec:
     key = (file, id)
     with _LOCK:
         hit = _CACHE.get(key)
-    if hit is None or _stamp(hit[1].files) != hit[0]:
+    if hit is None or stamp(hit[1].files) != hit[0]:
         spec = _read(file, id)
         with _LOCK:
-            _CACHE[key] = (_stamp(spec.files), spec)
+            _CACHE[key] = (stamp(spec.files), spec)
     else:
         spec = hit[1]
     register(spec)
@@ -134,7 +134,7 @@ def registered_ids() -> tuple[str, ...]:
 _CACHE: dict[tuple[Path, str | None], tuple[tuple[tuple[int, int], ...], UserSpec]] = {}
 
 
-def _stamp(files: tuple[Path, ...]) -> tuple[tuple[int, int], ...]:
+def stamp(files: tuple[Path, ...]) -> tuple[tuple[int, int], ...]:
     """What changes when a file is edited (modification time, size)."""
     out = []
     for f in files:
@@ -257,7 +257,7 @@ def _unsupported(document: Mapping[str, Any]) -> list[str]:
                 notes.append(f"{where} declares no responses: the mock answers 204 with no body")
             for status, response in (op.get("responses") or {}).items():
                 response = resolve(document, response)
-                for media, spec in (response.get("content") or {}).items():
+                for spec in (response.get("content") or {}).values():
                     for ex_name, ex in (spec.get("examples") or {}).items():
                         if "externalValue" in resolve(document, ex):
                             notes.append(
