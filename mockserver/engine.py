@@ -49,6 +49,9 @@ class Bound:
     validator: RequestValidator
     credential_required: bool
     mount: str
+    secret_headers: tuple[str, ...] = ()
+    """Header and query parameter names the spec's apiKey schemes use: redacted in the journal."""
+    secret_query: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, provider: Provider, op: specs.Operation, mount: str) -> Bound:
@@ -63,7 +66,20 @@ class Bound:
             media = (body.get("content") or {}).get("application/json")
             schema = spec.resolve(media["schema"]) if media else {}
             required = cred.name in schema.get("required", ())
-        return cls(provider, op, RequestValidator(spec, op), required, mount)
+        schemes = [
+            spec.resolve(s)
+            for s in ((spec.document.get("components") or {}).get("securitySchemes") or {}).values()
+        ]
+        keys = [s for s in schemes if s.get("type") == "apiKey" and s.get("name")]
+        return cls(
+            provider,
+            op,
+            RequestValidator(spec, op),
+            required,
+            mount,
+            tuple(s["name"] for s in keys if s.get("in") == "header"),
+            tuple(s["name"] for s in keys if s.get("in") == "query"),
+        )
 
     def credential(
         self, headers: Mapping[str, str], body: Any, query: Mapping[str, str] | None = None
@@ -236,7 +252,9 @@ class Engine:
             "operation": call.operation_id,
             "method": request.method,
             "path": request.scope["path"],
-            "query": request.scope["query_string"].decode("latin-1"),
+            "query": journal.redact_query(
+                request.scope["query_string"].decode("latin-1"), bound.secret_query
+            ),
             "scenario": answer.scenario,
             "scenario_source": selection.source,
             "requested_scenario": selection.scenario,
@@ -245,7 +263,7 @@ class Engine:
             "findings": [f.as_dict() for f in findings],
             "rejected": refused,
             "request": {
-                "headers": journal.redact_headers(request.headers),
+                "headers": journal.redact_headers(request.headers, bound.secret_headers),
                 "body": None if is_malformed(call.body) else journal.summarise_body(call.body, raw, secret),
             },
             "response": {"body": journal.summarise_body(answer.body, content, secret)},
