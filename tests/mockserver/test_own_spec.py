@@ -76,17 +76,21 @@ async def test_every_operation_of_a_public_document_answers_and_validates(path: 
 async def test_examples_are_scenarios_as_prism_chooses_them(studio: httpx.AsyncClient) -> None:
     body = {"photo_url": "https://example.com/me.jpg"}
     default = await studio.post("/portraits", json=body, headers=KEY)
-    assert default.status_code == 201 and default.json()["status"] == "queued"
+    assert default.status_code == 201
+    assert default.json()["status"] == "queued"
     assert default.headers["x-mock-scenario"] == "success"
     named = await studio.post("/portraits", json=body, headers={**KEY, "prefer": "example=processing"})
-    assert named.json()["status"] == "running" and named.headers["x-mock-scenario"] == "processing"
+    assert named.json()["status"] == "running"
+    assert named.headers["x-mock-scenario"] == "processing"
     by_header = await studio.post("/portraits", json=body, headers={**KEY, "x-mock-scenario": "processing"})
     assert by_header.json() == named.json()
     by_code = await studio.post("/portraits", json=body, headers={**KEY, "prefer": "code=429"})
-    assert by_code.status_code == 429 and by_code.headers["x-mock-scenario"] == "rate_limited"
+    assert by_code.status_code == 429
+    assert by_code.headers["x-mock-scenario"] == "rate_limited"
     assert set(by_code.json()) == {"code", "message"}  # generated from the Error schema
     no_such = await studio.post("/portraits", json=body, headers={**KEY, "prefer": "code=418"})
-    assert no_such.status_code == 400 and "has no response example with status 418" in no_such.text
+    assert no_such.status_code == 400
+    assert "has no response example with status 418" in no_such.text
     by_key = await studio.get("/portraits/p_1", headers={"x-api-key": "mock-not_found"})
     assert by_key.status_code == 404
 
@@ -107,7 +111,8 @@ async def test_strict_and_lenient_levels(studio: httpx.AsyncClient) -> None:
     raw = json.dumps({"photo_url": "https://example.com/me.jpg"})
     headers = {**KEY, "content-type": "text/plain"}
     strict = await studio.post("/portraits", content=raw, headers=headers)
-    assert strict.status_code == 422 and strict.headers["x-mock-scenario"] == "invalid_request"
+    assert strict.status_code == 422
+    assert strict.headers["x-mock-scenario"] == "invalid_request"
     assert "content-type" in strict.json()["message"]
     lenient = await studio.post(
         "/portraits", content=raw, headers={**headers, "x-mock-validation": "lenient"}
@@ -125,22 +130,28 @@ async def test_strict_and_lenient_levels(studio: httpx.AsyncClient) -> None:
 async def test_parameters_are_validated(studio: httpx.AsyncClient) -> None:
     assert (await studio.get("/portraits/x1", headers=KEY)).status_code == 404  # pattern ^p_[0-9]+$
     bad_limit = await studio.get("/portraits?limit=99", headers=KEY)
-    assert bad_limit.status_code == 400 and "query.limit" in bad_limit.text
+    assert bad_limit.status_code == 400
+    assert "query.limit" in bad_limit.text
     bad_item = await studio.get("/portraits?status=queued&status=lost", headers=KEY)
-    assert bad_item.status_code == 400 and 'query.status: "lost"' in bad_item.headers["x-mock-violations"]
+    assert bad_item.status_code == 400
+    assert 'query.status: "lost"' in bad_item.headers["x-mock-violations"]
     fine = await studio.get("/portraits?status=queued&status=done&limit=2", headers=KEY)
-    assert fine.status_code == 200 and int(fine.headers["x-total-count"]) >= 0
+    assert fine.status_code == 200
+    assert int(fine.headers["x-total-count"]) >= 0
 
 
 async def test_form_and_multipart_bodies_are_validated(studio: httpx.AsyncClient) -> None:
     photo = {"file": ("me.jpg", b"\xff\xd8\xff")}
     good = await studio.post("/uploads", files=photo, data={"purpose": "portrait", "count": "2"})
-    assert good.status_code == 200 and "file_id" in good.json()
+    assert good.status_code == 200
+    assert "file_id" in good.json()
     bad = await studio.post("/uploads", files=photo, data={"purpose": "poster", "count": "9"})
     assert bad.status_code == 400
-    assert "body.purpose" in bad.json()["message"] and "body.count" in bad.json()["message"]
+    assert "body.purpose" in bad.json()["message"]
+    assert "body.count" in bad.json()["message"]
     missing = await studio.post("/uploads", data={"purpose": "portrait"})  # form, not multipart: needs url
-    assert missing.status_code == 400 and "url" in missing.json()["message"]
+    assert missing.status_code == 400
+    assert "url" in missing.json()["message"]
     assert (await studio.post("/uploads", data={"url": "https://example.com/a.jpg"})).status_code == 200
 
 
@@ -160,7 +171,8 @@ async def test_journal_admin_and_rules_work_for_a_users_spec(studio: httpx.Async
     entries = journal if isinstance(journal, list) else journal["entries"]
     assert [e["operation"] for e in entries] == ["getPortrait", "getPortrait", "createPortrait"]
     assert entries[0]["scenario_source"] == "rule"
-    assert entries[2]["rejected"] and entries[2]["findings"][0]["field"] == "photo_url"
+    assert entries[2]["rejected"]
+    assert entries[2]["findings"][0]["field"] == "photo_url"
     assert entries[2]["request"]["headers"]["x-api-key"] == "***"  # the key is never kept
 
 

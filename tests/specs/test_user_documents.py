@@ -44,7 +44,8 @@ def test_refs_across_files_are_inlined_and_cycles_hoisted() -> None:
     album = spec.document["components"]["schemas"]["album"]  # album.yaml refers to itself
     assert album["properties"]["items"]["items"]["anyOf"][1] == {"$ref": "#/components/schemas/album"}
     limit = spec.operation("listPortraits").parameters[0]
-    assert limit["name"] == "limit" and limit["schema"]["maximum"] == 50
+    assert limit["name"] == "limit"
+    assert limit["schema"]["maximum"] == 50
 
 
 def test_servers_with_variables_and_relative_urls() -> None:
@@ -70,7 +71,8 @@ def test_3_0_schemas_become_json_schema_2020_12() -> None:
     nested = schema_30_to_31({"type": "object", "properties": {"a": {"type": "integer", "nullable": True}}})
     assert nested["properties"]["a"]["type"] == ["integer", "null"]
     spec = specs.load_file(STUDIO)
-    assert spec.version == "3.0.3" and spec.document["openapi"] == "3.1.0"
+    assert spec.version == "3.0.3"
+    assert spec.document["openapi"] == "3.1.0"
 
 
 def test_read_only_and_write_only_apply_per_direction() -> None:
