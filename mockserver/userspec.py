@@ -37,6 +37,8 @@ class Generated(Example):
 
     schema: Any = field(default=None, repr=False)
     operation: str = ""
+    response: str = ""
+    """The response key it answers for (``200``, ``4XX``, ``default``)."""
 
 
 def _status(code: str, has_2xx: bool) -> int:
@@ -83,7 +85,15 @@ def operation_examples(spec: specs.ProviderSpec, op: specs.Operation) -> dict[st
                 media_type = _media_order(content)[0]
                 schema = (spec.resolve(content[media_type]) or {}).get("schema", {})
                 found[name] = Generated(
-                    name, status, media_type, None, summary, headers, schema=schema, operation=op.operation_id
+                    name,
+                    status,
+                    media_type,
+                    None,
+                    summary,
+                    headers,
+                    schema=schema,
+                    operation=op.operation_id,
+                    response=str(code),
                 )
             else:
                 found[name] = Example(name, status, None, None, summary, headers)
@@ -227,6 +237,16 @@ class SpecProvider(Provider):
         if any(f.location == "security" for f in findings) and "unauthorized" in call.examples:
             named = [call.examples["unauthorized"]]
         chosen = (named or fallback)[:1]
+        default = next(
+            (ex for ex in call.examples.values() if isinstance(ex, Generated) and ex.response == "default"),
+            None,
+        )
+        if not chosen and default is not None:
+            # No 4xx is declared: the `default` response's body, with a 400.
+            answer = self._answer(call, default, None)
+            answer.status, answer.scenario = 401 if _security(findings) else 400, "invalid_request"
+            answer.body = self.with_message(answer.body, message)
+            return answer
         if not chosen:
             status = 401 if any(f.location == "security" for f in findings) else 400
             return Answer(status, {"message": message}, scenario="invalid_request")
@@ -234,6 +254,10 @@ class SpecProvider(Provider):
         answer.scenario = "invalid_request"
         answer.body = self.with_message(answer.body, message)
         return answer
+
+
+def _security(findings: list[Finding]) -> bool:
+    return any(f.location == "security" for f in findings)
 
 
 def _binary(media_type: str) -> bool:

@@ -174,12 +174,19 @@ def _name_examples(response: dict[str, Any], status: Any) -> None:
             media["examples"] = {status_scenario(code): {"value": media.pop("example")}}
 
 
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
 def view(schema: Any, hidden: str, resolve: Callable[[Any], Any], depth: int = 0) -> Any:
     """``schema`` without the requirement to carry ``hidden`` (``readOnly``/``writeOnly``)
     properties: what a request (``readOnly`` hidden) or a response (``writeOnly``) must hold."""
     if not isinstance(schema, Mapping) or depth > 64:
         return schema
     out = dict(schema)
+    if out.get("format") in _INT_RANGES and out.get("type") in ("integer", ["integer", "null"]):
+        low, high = _INT_RANGES[out["format"]]  # what the format promises, checked as bounds
+        out.setdefault("minimum", low)
+        out.setdefault("maximum", high)
     props = out.get("properties")
     if isinstance(props, Mapping):
         out["properties"] = {k: view(v, hidden, resolve, depth + 1) for k, v in props.items()}
