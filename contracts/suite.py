@@ -167,8 +167,8 @@ class ClientSuite:
 
     @classmethod
     def session_config(cls) -> MockConfig:
-        own = {"specs": (str(cls.spec),)} if cls.spec else {}
-        return MockConfig(level="strict", slow_seconds=0.2, timeout_seconds=cls.hold, seed=0, **own)
+        own = (str(cls.spec),) if cls.spec else ()
+        return MockConfig(level="strict", slow_seconds=0.2, timeout_seconds=cls.hold, seed=0, specs=own)
 
     def run_scenario(self, mock: MockSession, scenario: str) -> None:
         """Steer ``mock`` into ``scenario``, run the client, check both sides of the contract."""

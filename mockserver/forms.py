@@ -39,9 +39,10 @@ def parse(
     if media == FORM:
         pairs = [(k, v) for k, v in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)]
     elif media == MULTIPART:
-        pairs = _multipart(raw, content_type)
-        if pairs is None:
+        parts = _multipart(raw, content_type)
+        if parts is None:
             return None
+        pairs = parts
     else:
         return None
     props = (resolve(schema) or {}).get("properties") or {}

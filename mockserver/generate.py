@@ -383,7 +383,8 @@ class _Regex:
     """A string matching a regular expression (the subset JSON Schema patterns use)."""
 
     def __init__(self, rng: random.Random, dynamic: bool) -> None:
-        self.rng, self.dynamic, self.groups = rng, dynamic, {}
+        self.rng, self.dynamic = rng, dynamic
+        self.groups: dict[int, str] = {}
 
     def generate(self, pattern: str) -> str:
         try:
