@@ -6,6 +6,8 @@ headshot-mock serve [--provider ID] [--port 4010] [--scenario NAME] [--level len
 headshot-mock scenarios [--provider ID]
 headshot-mock providers
 headshot-mock verify --provider ID --base-url URL [--api-key KEY] [--max-requests 100] [--dry-run] ...
+headshot-mock proxy --provider ID | --spec FILE --upstream URL [--errors] [--max-requests 20] [--record DIR]
+headshot-mock drift DIR [--provider ID | --spec FILE]
 """
 
 from __future__ import annotations
@@ -166,7 +168,54 @@ def _parser() -> _Parser:
     )
     check.add_argument("--dry-run", action="store_true", help="print what would be sent and send nothing")
     check.add_argument("--seed", type=int, help="Hypothesis seed, to replay a run (default: random, printed)")
+    _proxy_parsers(commands)
     return parser
+
+
+def _proxy_parsers(commands: Any) -> None:
+    proxy = commands.add_parser(
+        "proxy",
+        help="forward to a real (or any) server, validating both sides against a spec (docs/proxy.md)",
+        description="Serve a spec's operations at their real paths and forward each request to --upstream; "
+        "requests and the upstream's answers are validated against the spec, journaled (keys redacted) "
+        "and reported in X-Mock-Violations; a summary is printed on exit.",
+    )
+    proxy.add_argument("--provider", metavar="ID", help="a bundled spec")
+    proxy.add_argument("--spec", metavar="[ID=]FILE", help="or your own OpenAPI file")
+    proxy.add_argument(
+        "--upstream", required=True, metavar="URL", help="the provider's base URL to forward to"
+    )
+    proxy.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    proxy.add_argument("--port", type=int, default=4011, help="port to bind (default 4011)")
+    proxy.add_argument(
+        "--level", choices=LEVELS, default="lenient", help="validation level (default lenient)"
+    )
+    proxy.add_argument(
+        "--errors",
+        action="store_true",
+        help="answer a request the level rejects with the provider's error, without forwarding it",
+    )
+    from headshot_mock.contracts.proxy import DEFAULT_MAX_REQUESTS
+
+    proxy.add_argument(
+        "--max-requests",
+        type=int,
+        default=DEFAULT_MAX_REQUESTS,
+        metavar="N",
+        help=f"requests forwarded at most, then 429 (default {DEFAULT_MAX_REQUESTS}: calls cost credits)",
+    )
+    proxy.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback upstream (a real provider bills calls)",
+    )
+    proxy.add_argument("--record", metavar="DIR", help="save each exchange (redacted) as a named example")
+    drift = commands.add_parser("drift", help="how answers recorded by `proxy --record` differ from the spec")
+    drift.add_argument("folder", metavar="DIR", help="the folder `proxy --record` wrote")
+    drift.add_argument(
+        "--provider", metavar="ID", help="compare with this bundled spec (default: as recorded)"
+    )
+    drift.add_argument("--spec", metavar="[ID=]FILE", help="or with your own OpenAPI file")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,6 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _scenarios(_own(args.spec) if args.spec else args.provider)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "proxy":
+            return _proxy(args)
+        if args.command == "drift":
+            return _drift(args)
         return _providers()
     except (MockError, specs.SpecError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -276,6 +329,58 @@ def _verify(args: argparse.Namespace) -> int:
     print(report.render())
     if args.junit_xml:
         print(f"JUnit report written to {args.junit_xml}")
+    return report.exit_code
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from headshot_mock.contracts.proxy import create_proxy
+    from headshot_mock.contracts.verify import VerifyError
+
+    if bool(args.provider) == bool(args.spec):
+        print(f"{PROG} proxy: error: give --provider ID (a bundled spec) or --spec FILE", file=sys.stderr)
+        return 2
+    provider = _own(args.spec) if args.spec else args.provider
+    specs.load(provider)  # an unknown id is named with the valid ones
+    config = MockConfig(
+        providers=(provider,) if provider in specs.providers() else (),
+        specs=(args.spec,) if args.spec else (),
+        level=args.level,
+    )
+    try:
+        app = create_proxy(
+            provider,
+            args.upstream,
+            config=config,
+            max_requests=args.max_requests,
+            allow_remote=args.allow_remote,
+            errors=args.errors,
+            record=args.record,
+        )
+    except VerifyError as exc:
+        print(f"{PROG} proxy: error: {exc}", file=sys.stderr)
+        return 2
+    base = specs.load(provider).base_path
+    print(
+        f"{PROG} proxy on http://{args.host}:{args.port}{base} -> {app.state.stats.upstream} "
+        f"(level {args.level}, budget {args.max_requests} requests"
+        + (", errors answered here" if args.errors else "")
+        + (f", recording to {args.record}" if args.record else "")
+        + ")",
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    print(app.state.stats.summary(), flush=True)
+    return 0
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from headshot_mock.contracts.drift import drift
+
+    provider = _own(args.spec) if args.spec else args.provider
+    report = drift(args.folder, provider)
+    print(report.render())
     return report.exit_code
 
 
