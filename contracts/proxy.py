@@ -15,11 +15,10 @@ request the level rejects with the provider's own error answer instead of forwar
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,7 +102,6 @@ def create_proxy(
     allow_remote: bool = False,
     errors: bool = False,
     record: str | Path | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
     """An ASGI app serving ``provider``'s operations at their real paths, forwarding to ``upstream``.
 
@@ -123,20 +121,14 @@ def create_proxy(
     folder = Path(record) if record is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    client = httpx.AsyncClient(transport=transport, timeout=60.0, follow_redirects=False)
-    forward = _Forwarder(engine, plugin, target, stats, client, errors, folder)
+    forward = _Forwarder(engine, plugin, target, stats, errors, folder)
     routes: list[BaseRoute] = []
     for op in spec.operations:
         bound = Bound.build(plugin, op, "")
         routes.append(Route(f"{op.base_path}{op.path}", forward.endpoint(bound), methods=[op.method]))
     routes += admin.routes(engine, Control(engine), {spec.id: ""})
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await client.aclose()
-
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes)
     app.state.stats = stats
     app.state.engine = engine
     app.state.runtime = runtime
@@ -150,12 +142,11 @@ class _Forwarder:
         plugin: Provider,
         upstream: str,
         stats: ProxyStats,
-        client: httpx.AsyncClient,
         errors: bool,
         record: Path | None,
     ) -> None:
         self.engine, self.plugin, self.upstream, self.stats = engine, plugin, upstream, stats
-        self.client, self.errors, self.record = client, errors, record
+        self.errors, self.record = errors, record
 
     def endpoint(self, bound: Bound) -> Any:
         async def handle(request: Request) -> Response:
@@ -204,8 +195,9 @@ class _Forwarder:
             return problem(429, "Request budget spent", detail)
         else:
             sent = {k: v for k, v in headers.items() if k.lower() not in _HOP}
-            try:
-                answer = await self.client.request(request.method, url, headers=sent, content=raw)
+            try:  # one client per call: the budget is small, and nothing outlives the request
+                async with httpx.AsyncClient(timeout=60.0, follow_redirects=False) as client:
+                    answer = await client.request(request.method, url, headers=sent, content=raw)
             except httpx.HTTPError as exc:
                 return problem(502, "Upstream did not answer", f"{url}: {type(exc).__name__}: {exc}")
             status, content = answer.status_code, answer.content
