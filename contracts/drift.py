@@ -5,7 +5,7 @@
 
 Per recorded exchange: a status the operation does not declare; a body that breaks the
 response schema (each error with its JSON path); fields the schema does not document; fields
-the spec's own example of that status has and the real answer lacks.
+the spec's own example of that status has at its top level and the real answer lacks.
 """
 
 from __future__ import annotations
@@ -164,9 +164,8 @@ def _undocumented(spec: specs.ProviderSpec, schema: Any, value: Any, at: str) ->
 
 
 def _missing(expected: Any, actual: Any, at: str) -> Iterator[str]:
+    """Top-level fields of the example the answer lacks (deeper ones vary with the request)."""
     if isinstance(expected, dict) and isinstance(actual, dict):
-        for key, item in expected.items():
+        for key in expected:
             if key not in actual:
                 yield f"{at}/{key}"
-            else:
-                yield from _missing(item, actual[key], f"{at}/{key}")

@@ -51,7 +51,7 @@ _HOP = frozenset(
     {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "accept-encoding", "upgrade"}
 )
 _DROP_BACK = frozenset(
-    {"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"}
+    {"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive", "date", "server"}
 )
 
 

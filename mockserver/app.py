@@ -88,10 +88,9 @@ def _provider_routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
             by_path[f"{mounts[pid]}{op.base_path}{op.path}"][op.method] = Bound.build(
                 provider, op, mounts[pid]
             )
-    return [
-        Route(path, _dispatch(engine, path, methods), methods=list(methods))
-        for path, methods in by_path.items()
-    ]
+    # A literal segment wins over a template (`/pets/mine` before `/pets/{id}`), as OpenAPI says.
+    ordered = sorted(by_path.items(), key=lambda item: [s.startswith("{") for s in item[0].split("/")])
+    return [Route(path, _dispatch(engine, path, methods), methods=list(methods)) for path, methods in ordered]
 
 
 def _dispatch(engine: Engine, path: str, methods: Mapping[str, Bound]) -> Any:
