@@ -140,7 +140,7 @@ def load(provider: str) -> ProviderSpec:
 
         user = document.registered(provider)
         if user is None:
-            raise UnknownProvider(provider, [*paths, *document.registered_ids()])
+            raise UnknownProvider(provider, paths, document.registered_ids())
         return user
     return _load(provider)
 

@@ -26,9 +26,16 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
 
 
 class UnknownProvider(SpecError, LookupError):
-    def __init__(self, provider: str, known: Iterable[str]) -> None:
+    def __init__(self, provider: str, known: Iterable[str], loaded: Iterable[str] = ()) -> None:
         self.provider = provider
-        super().__init__(f"Unknown provider {provider!r}.{did_you_mean(provider, known)}")
+        known, loaded = sorted(known), sorted(loaded)
+        message = f"Unknown provider {provider!r}.{did_you_mean(provider, known)}"
+        if loaded:  # specs loaded from the user's files (specs.load_file)
+            close = difflib.get_close_matches(provider, loaded, n=1)
+            if close and not difflib.get_close_matches(provider, known, n=1):
+                message = message.replace(" Valid values:", f" Did you mean {close[0]!r}? Valid values:", 1)
+            message += f" Loaded from your files: {', '.join(loaded)}."
+        super().__init__(message)
 
     def __str__(self) -> str:
         return str(self.args[0])

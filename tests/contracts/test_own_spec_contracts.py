@@ -213,3 +213,42 @@ def test_watch_reloads_an_edit_and_keeps_the_last_good_version(
         assert watcher.reloads == 1
         assert len(mock.requests()) == 4  # the journal survived the reload
         client.close()
+
+
+@pytest.mark.slow
+def test_serve_spec_prints_the_mount_and_the_notes_and_answers(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    scopes = OPENAPI / "v3.1-non-oauth-scopes.yaml"
+    command = [sys.executable, "-m", "headshot_mock.contracts.cli", "serve", "--port", str(port)]
+    command += ["--spec", f"scopes={scopes}", "--spec", str(STUDIO), "--dynamic"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(5)]
+        assert f"scopes     http://127.0.0.1:{port}/scopes" in lines[1]
+        assert "note: GET /users has no operationId: it is called get_users" in lines[2]
+        assert f"studio     http://127.0.0.1:{port}/studio/v1" in "".join(lines)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/scopes/users", headers={"authorization": "Bearer t"}
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.05)
+        assert answer.status_code == 204
+        keyless = httpx.get(f"http://127.0.0.1:{port}/scopes/users")
+        assert keyless.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
