@@ -41,7 +41,8 @@ class Watcher:
         self._thread: threading.Thread | None = None
 
     def _spec(self, pid: str) -> UserSpec | None:
-        spec = self.app.state.engine.providers[pid].spec
+        provider = self.app.state.engine.providers.get(pid)  # not served: --provider chose another
+        spec = provider.spec if provider is not None else None
         return spec if isinstance(spec, UserSpec) else None
 
     def _stamp(self, pid: str) -> Any:

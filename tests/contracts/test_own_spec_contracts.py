@@ -252,3 +252,22 @@ def test_serve_spec_prints_the_mount_and_the_notes_and_answers(tmp_path: Path) -
         proc.wait(timeout=10)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_watch_follows_the_files_a_spec_refers_to(tmp_path: Path) -> None:
+    root = tmp_path / "api.yaml"
+    schema = tmp_path / "answer.yaml"
+    schema.write_text("type: object\nrequired: [word]\nproperties: {word: {type: string, const: one}}\n")
+    root.write_text(
+        "openapi: 3.1.0\ninfo: {title: Split, version: '1'}\npaths:\n  /word:\n    get:\n"
+        "      operationId: word\n      responses:\n        '200':\n          description: a word\n"
+        "          content: {application/json: {schema: {$ref: 'answer.yaml'}}}\n"
+    )
+    with MockSession(specs=[str(root)], watch=True) as mock, mock.client("split") as client:
+        assert client.get("/word").json() == {"word": "one"}
+        _write(schema, "type: object\nrequired: [word]\nproperties: {word: {type: string, const: two}}\n")
+        deadline = time.monotonic() + 10
+        while mock.app.state.watcher.reloads < 1:
+            assert time.monotonic() < deadline, "an edit of a referenced file was not reloaded"
+            time.sleep(0.05)
+        assert client.get("/word").json() == {"word": "two"}
