@@ -115,7 +115,9 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
     async def set_default(request: Request) -> Response:
         data = await _json(request)
         only(data, ("provider", "scenario"), "default")
-        scenario = data.get("scenario")
+        if "scenario" not in data:
+            raise AdminError(400, "Missing scenario", "The body needs 'scenario': a name, or null for the server's.")
+        scenario = data["scenario"]
         if scenario is not None and not isinstance(scenario, str):
             raise AdminError(400, "Bad default", f"scenario must be a name or null, got {scenario!r}.")
         return JSONResponse(await control.set_default(_required(data, "provider"), scenario))
