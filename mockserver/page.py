@@ -6,8 +6,8 @@ what this module adds to that API is what a page needs and a script may use too:
 
 - ``GET /__mock/``: the page for a browser (``Accept: text/html``), a JSON index of the admin
   routes for anyone else;
-- ``GET /__mock/journal/summaries?after=SEQ&wait=S``: the entries after ``SEQ`` without their
-  bodies, waiting up to ``S`` seconds for one (long polling: a page stays live without a stream
+- ``GET /__mock/journal/summaries?after=SEQ&wait=S&limit=N``: the (newest ``N``) entries after
+  ``SEQ`` without their bodies, waiting up to ``S`` seconds for one (long polling: a page stays live without a stream
   that would hold a stopping server up for longer than ``S``);
 - ``GET /__mock/journal/{seq}``: one whole entry;
 - ``GET /__mock/webhooks/deliveries/{id}/signature``: whether a delivery's signature headers
@@ -49,7 +49,6 @@ SUMMARY_FIELDS = (
     "scenario_source",
     "level",
     "status",
-    "findings",
     "rejected",
     "duration_ms",
     "delivery",
@@ -99,6 +98,8 @@ def summary(entry: Record) -> Record:
     """An entry without its request and response: what a list of calls shows."""
     out = {name: entry[name] for name in SUMMARY_FIELDS if name in entry}
     out.setdefault("kind", "request")
+    if "findings" in entry:
+        out["finding_count"] = len(entry["findings"])
     return out
 
 
@@ -136,6 +137,7 @@ def table(engine: Engine, control: Control, document: Callable[[], dict[str, Any
     async def summaries(request: Request) -> Response:
         after = _number(request.query_params.get("after"), "after", whole=True) or 0
         wait = _number(request.query_params.get("wait"), "wait", whole=False) or 0.0
+        limit = _number(request.query_params.get("limit"), "limit", whole=True)
         if wait > MAX_WAIT:
             raise AdminError(400, "Bad wait", f"wait must be at most {MAX_WAIT:g} seconds, got {wait:g}.")
         loop = asyncio.get_running_loop()
@@ -149,6 +151,8 @@ def table(engine: Engine, control: Control, document: Callable[[], dict[str, Any
             if await request.is_disconnected():
                 break
             await asyncio.sleep(POLL)
+        if limit is not None:
+            start = max(start, len(entries) - int(limit))
         fresh = [summary(e) for e in entries[start:]]
         return JSONResponse({"summaries": fresh, "last_seq": last, "count": len(entries)})
 

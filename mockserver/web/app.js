@@ -144,7 +144,7 @@ function matching() {
     if (f.status && String(e.status) !== f.status) continue;
     if (f.scenario && e.scenario !== f.scenario) continue;
     if (f.kind && e.kind !== f.kind) continue;
-    if (f.violations && !(e.findings && e.findings.length)) continue;
+    if (f.violations && !e.finding_count) continue;
     out.push(e);
   }
   return out;
@@ -152,7 +152,7 @@ function matching() {
 
 function findingText(e) {
   if (e.kind === "webhook") return e.error ?? e.state ?? "";
-  const n = e.findings?.length ?? 0;
+  const n = e.finding_count ?? 0;
   if (!n) return "";
   return `${n} ${n === 1 ? "finding" : "findings"}${e.rejected ? " (rejected)" : ""}`;
 }
@@ -161,7 +161,7 @@ function row(e) {
   const label = e.kind === "webhook" ? `Open webhook attempt ${e.seq}` : `Open request ${e.seq}`;
   return el(
     "tr",
-    { "data-seq": e.seq, class: [e.findings?.length ? "has-findings" : "", state.open === e.seq ? "current" : ""].join(" ") },
+    { "data-seq": e.seq, class: [e.finding_count ? "has-findings" : "", state.open === e.seq ? "current" : ""].join(" ") },
     el("td", {}, el("button", { type: "button", class: "open", "aria-label": label, "data-seq": e.seq }, `#${e.seq}`)),
     el("td", {}, shortTime(e.time)),
     el("td", {}, e.provider),
@@ -452,6 +452,17 @@ function closeDetail() {
   $(`#requests tbody tr[data-seq="${seq}"] button`)?.focus();
 }
 
+// Redraws ``box`` only when ``data`` changed, keeping the focused control (found again by id).
+const drawn = new Map();
+function redraw(box, data, build) {
+  const key = JSON.stringify(data);
+  if (drawn.get(box.id) === key) return;
+  drawn.set(box.id, key);
+  const focused = box.contains(document.activeElement) ? document.activeElement.id : null;
+  box.replaceChildren(build());
+  if (focused) document.getElementById(focused)?.focus();
+}
+
 // -- jobs ---------------------------------------------------------------------------------------
 function timeline(job) {
   const steps = [];
@@ -466,14 +477,21 @@ function timeline(job) {
     el("li", { "aria-current": name === current && (i < steps.length - 1 ? !job.done : job.done) ? "step" : null }, el("span", { class: "phase" }, name), " ", el("small", {}, when))));
 }
 
+const finishChoice = new Map(); // job key -> the end state chosen in its form
+
 async function renderJobs() {
   const { jobs } = await api("jobs");
-  const box = $("#jobs");
-  if (!jobs.length) return box.replaceChildren(el("p", { class: "empty" }, "No job yet: start an async operation (a processing scenario)."));
+  redraw($("#jobs"), jobs, () => jobsTable(jobs));
+}
+
+function jobsTable(jobs) {
+  if (!jobs.length) return el("p", { class: "empty" }, "No job yet: start an async operation (a processing scenario).");
   const rows = [...jobs].reverse().map((job) => {
     const finals = state.providers[job.provider]?.final_states ?? [];
     const id = `finish-${job.provider}-${job.id}`.replace(/[^A-Za-z0-9_-]/g, "_");
-    const select = el("select", { id, name: "state" }, el("option", { value: "" }, job.final ? `its own (${job.final})` : "choose a state"), finals.map((s) => el("option", { value: s }, s)));
+    const key = `${job.provider}/${job.id}`;
+    const select = el("select", { id, name: "state", onchange: () => finishChoice.set(key, select.value) }, el("option", { value: "" }, job.final ? `its own (${job.final})` : "choose a state"), finals.map((s) => el("option", { value: s }, s)));
+    select.value = finishChoice.get(key) ?? "";
     const form = el("form", {
       class: "finish",
       onsubmit: (event) => {
@@ -484,7 +502,7 @@ async function renderJobs() {
           await refresh();
         });
       },
-    }, el("label", { for: id }, `End job ${job.id} as`), select, el("button", { type: "submit", disabled: job.done ? true : null }, "Finish now"));
+    }, el("label", { for: id }, `End job ${job.id} as`), select, el("button", { type: "submit", id: `${id}-go`, disabled: job.done ? true : null }, "Finish now"));
     return el("tr", { "data-job": `${job.provider}/${job.id}` },
       el("th", { scope: "row" }, job.id),
       el("td", {}, job.provider),
@@ -494,10 +512,10 @@ async function renderJobs() {
       el("td", {}, timeline(job), el("small", {}, `created ${clockTime(job.created_at)}${job.finished_at ? `, finished ${clockTime(job.finished_at)}` : ""}; ${job.polls ?? 0} polls`)),
       el("td", {}, form));
   });
-  box.replaceChildren(el("div", { class: "scroll" }, el("table", { class: "grid", id: "jobs-table" },
+  return el("div", { class: "scroll" }, el("table", { class: "grid", id: "jobs-table" },
     el("caption", { class: "visually-hidden" }, "Jobs, newest first"),
     el("thead", {}, el("tr", {}, ["Job", "Provider", "Operation", "Scenario", "State", "Timeline", "Finish"].map((h) => el("th", { scope: "col" }, h)))),
-    el("tbody", {}, rows))));
+    el("tbody", {}, rows)));
 }
 
 // -- webhooks -----------------------------------------------------------------------------------
@@ -521,14 +539,12 @@ function payload(text) {
 async function renderWebhooks() {
   const [{ deliveries }, { endpoints }] = await Promise.all([api("webhooks/deliveries"), api("webhooks/endpoints")]);
   const open = new Set([...document.querySelectorAll("#deliveries details[open]")].map((d) => d.dataset.id));
-  const box = $("#deliveries");
-  if (!deliveries.length) box.replaceChildren(el("p", { class: "empty" }, "Nothing sent yet."));
-  else
-    box.replaceChildren(el("ul", { class: "deliveries" }, [...deliveries].reverse().map((d) => {
+  redraw($("#deliveries"), deliveries, () => !deliveries.length ? el("p", { class: "empty" }, "Nothing sent yet.") :
+    el("ul", { class: "deliveries" }, [...deliveries].reverse().map((d) => {
       const last = d.attempts.at(-1);
       const verdict = el("p", { class: "verdict-line" }, "Checking the signature…");
       const details = el("details", { "data-id": d.id, open: open.has(String(d.id)) || null, ontoggle: (ev) => ev.target.open && verdictInto(verdict, d) },
-        el("summary", {}, `#${d.id} ${d.event} → ${d.url} `, el("span", { class: `state st-${d.state}` }, d.state), ` ${d.attempts.length}/${d.max_attempts} attempts`, last ? `, last ${last.status ?? last.error}` : "", d.copy ? ` (copy ${d.copy})` : ""),
+        el("summary", { id: `delivery-${d.id}` }, `#${d.id} ${d.event} → ${d.url} `, el("span", { class: `state st-${d.state}` }, d.state), ` ${d.attempts.length}/${d.max_attempts} attempts`, last ? `, last ${last.status ?? last.error}` : "", d.copy ? ` (copy ${d.copy})` : ""),
         el("h4", {}, "Signature"), verdict,
         d.error ? el("p", { class: "error" }, d.error) : null,
         el("h4", {}, "Attempts"),
@@ -541,7 +557,7 @@ async function renderWebhooks() {
       if (details.open) verdictInto(verdict, d);
       return el("li", {}, details);
     })));
-  $("#endpoints").replaceChildren(endpoints.length
+  redraw($("#endpoints"), endpoints, () => endpoints.length
     ? el("ul", {}, endpoints.map((e) => el("li", {}, `#${e.id} ${e.provider}: ${e.url} (${e.events ? e.events.join(", ") : "every event"})`)))
     : el("p", { class: "empty" }, "None registered (ModelsLab sends to each request's webhook URL)."));
 }
@@ -555,7 +571,7 @@ function ruleChoices() {
 
 async function renderScenarios() {
   const [{ rules }, { defaults }] = await Promise.all([api("rules"), api("defaults")]);
-  $("#rules").replaceChildren(rules.length
+  redraw($("#rules"), rules, () => rules.length
     ? el("div", { class: "scroll" }, el("table", { class: "grid", id: "rules-table" },
         el("caption", { class: "visually-hidden" }, "Rules, in the order they are consumed"),
         el("thead", {}, el("tr", {}, ["Rule", "Provider", "Operation", "Scenario", "Calls left"].map((h) => el("th", { scope: "col" }, h)))),
@@ -610,10 +626,27 @@ function refresh() {
 async function feed() {
   const started = performance.now();
   let first = true;
+  let all = false; // the first call brings the newest entries only, to paint at once
   for (;;) {
     try {
-      const data = await api(`journal/summaries?after=${state.last}&wait=${first ? 0 : WAIT}`);
-      if (data.last_seq < state.last) {
+      const query = first ? `after=0&limit=${PAGE * 4}` : all ? `after=${state.last}&wait=${WAIT}` : "after=0";
+      const data = await api(`journal/summaries?${query}`);
+      if (!first && !all) {
+        all = true;
+        state.summaries = [];
+        state.statuses.clear();
+        state.last = 0;
+        if (data.summaries.length) {
+          addSummaries(data.summaries);
+          state.last = data.summaries.at(-1).seq;
+        }
+        refreshFilterChoices();
+        renderRequests();
+        document.body.dataset.loadedMs = (performance.now() - started).toFixed(1);
+        $("#status").textContent = `Live: ${state.summaries.length} entries`;
+        continue;
+      }
+      if (all && data.last_seq < state.last) {
         // The journal was cleared or the mock reset: start over.
         state.summaries = [];
         state.statuses.clear();

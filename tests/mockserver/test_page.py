@@ -137,17 +137,20 @@ async def test_summaries_are_the_entries_after_a_seq_without_bodies(client: http
     assert [s["seq"] for s in everything["summaries"]] == [1, 2]
     assert (everything["last_seq"], everything["count"]) == (2, 2)
     first, second = everything["summaries"]
-    assert "request" not in first and "response" not in first
-    assert (first["kind"], first["operation"], first["status"], first["findings"]) == (
+    assert "request" not in first and "response" not in first and "findings" not in first
+    assert (first["kind"], first["operation"], first["status"], first["finding_count"]) == (
         "request",
         "generatePortrait",
         200,
-        [],
+        0,
     )
-    assert second["findings"] and second["status"] >= 400
+    entries = (await client.get("/__mock/journal")).json()["entries"]
+    assert second["finding_count"] == len(entries[1]["findings"]) > 0 and second["status"] >= 400
     after = await summaries(client, after=1)
     assert [s["seq"] for s in after["summaries"]] == [2]
     assert (await summaries(client, after=2))["summaries"] == []
+    newest = await summaries(client, after=0, limit=1)
+    assert [s["seq"] for s in newest["summaries"]] == [2] and newest["count"] == 2
 
 
 async def test_a_waiting_summaries_call_answers_when_an_entry_arrives() -> None:
@@ -188,6 +191,7 @@ async def test_summaries_after_a_reset_say_so_at_once(client: httpx.AsyncClient)
         pytest.param({"wait": "11"}, "at most 10 seconds", id="long-wait"),
         pytest.param({"wait": "nan"}, "wait must be a number", id="nan-wait"),
         pytest.param({"wait": "-1"}, "wait must be a number", id="negative-wait"),
+        pytest.param({"limit": "1.5"}, "limit must be a whole number", id="fraction-limit"),
     ],
 )
 async def test_bad_summaries_calls_are_problems(
