@@ -116,7 +116,9 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         data = await _json(request)
         only(data, ("provider", "scenario"), "default")
         if "scenario" not in data:
-            raise AdminError(400, "Missing scenario", "The body needs 'scenario': a name, or null for the server's.")
+            raise AdminError(
+                400, "Missing scenario", "The body needs 'scenario': a name, or null for the server's."
+            )
         scenario = data["scenario"]
         if scenario is not None and not isinstance(scenario, str):
             raise AdminError(400, "Bad default", f"scenario must be a name or null, got {scenario!r}.")

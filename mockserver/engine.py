@@ -197,7 +197,9 @@ class Engine:
             return Selection(rule["scenario"], "rule")
         chosen = await self.runtime.store.default_get(book.provider)
         if chosen is None or chosen not in book.summaries:
-            chosen = self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success"
+            chosen = (
+                self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success"
+            )
         return Selection(chosen, "default")
 
     async def _respond(

@@ -7,8 +7,8 @@ what this module adds to that API is what a page needs and a script may use too:
 - ``GET /__mock/``: the page for a browser (``Accept: text/html``), a JSON index of the admin
   routes for anyone else;
 - ``GET /__mock/journal/summaries?after=SEQ&wait=S&limit=N``: the (newest ``N``) entries after
-  ``SEQ`` without their bodies, waiting up to ``S`` seconds for one (long polling: a page stays live without a stream
-  that would hold a stopping server up for longer than ``S``);
+  ``SEQ`` without their bodies, waiting up to ``S`` seconds for one (long polling: a page stays
+  live without a stream that would hold a stopping server up for longer than ``S``);
 - ``GET /__mock/journal/{seq}``: one whole entry;
 - ``GET /__mock/webhooks/deliveries/{id}/signature``: whether a delivery's signature headers
   verify against a secret the mock knows for its URL.
@@ -111,8 +111,12 @@ def table(engine: Engine, control: Control, document: Callable[[], dict[str, Any
             return Response(asset("index.html"), media_type="text/html", headers=SECURITY_HEADERS)
         doc = document()
         routes = [
-            {"method": method.upper(), "path": f"/__mock{path}", "operationId": op["operationId"],
-             "summary": op.get("summary", "")}
+            {
+                "method": method.upper(),
+                "path": f"/__mock{path}",
+                "operationId": op["operationId"],
+                "summary": op.get("summary", ""),
+            }
             for path, item in doc["paths"].items()
             for method, op in item.items()
             if method in ("get", "post", "put", "patch", "delete")
@@ -171,7 +175,9 @@ def table(engine: Engine, control: Control, document: Callable[[], dict[str, Any
         found = [d for d in await control.deliveries() if d["id"] == delivery_id]
         if not found:
             raise AdminError(
-                404, "Unknown delivery", f"no delivery {delivery_id}; GET /__mock/webhooks/deliveries lists them."
+                404,
+                "Unknown delivery",
+                f"no delivery {delivery_id}; GET /__mock/webhooks/deliveries lists them.",
             )
         return JSONResponse(await _verdict(engine, control, found[0]))
 
@@ -194,7 +200,12 @@ async def _verdict(engine: Engine, control: Control, delivery: Record) -> Record
     verdict: Record = {"delivery": delivery["id"], "provider": pid}
     probe = plugin.webhook_headers("probe", PROBE_TIME, b"")
     if not probe:
-        return {**verdict, "verdict": "unsigned", "headers": [], "detail": f"{pid} does not sign its webhooks."}
+        return {
+            **verdict,
+            "verdict": "unsigned",
+            "headers": [],
+            "detail": f"{pid} does not sign its webhooks.",
+        }
     sent = {k.lower(): v for k, v in delivery["headers"].items()}
     # The header carrying the timestamp is the one whose value is the probe's time.
     stamp_names = [name.lower() for name, value in probe.items() if value == str(PROBE_TIME)]

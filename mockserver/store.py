@@ -103,7 +103,8 @@ class Store(Protocol):
         ...
 
     async def reset(self) -> None:
-        """Forget everything: journal, rules, default scenarios, jobs, webhooks, files, uploads, counters, clock offset."""
+        """Forget everything: journal, rules, default scenarios, jobs, webhooks, files, uploads,
+        counters, clock offset."""
         ...
 
 

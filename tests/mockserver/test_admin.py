@@ -72,7 +72,9 @@ def check_admin_response(response: httpx.Response) -> None:
     """Raise unless ``response`` is what admin.yaml promises for its request."""
     request = response.request
     path = request.url.path
-    if not path.startswith(admin.PREFIX) or path.startswith((f"{admin.PREFIX}/files", f"{admin.PREFIX}/web/")):
+    if not path.startswith(admin.PREFIX) or path.startswith(
+        (f"{admin.PREFIX}/files", f"{admin.PREFIX}/web/")
+    ):
         return  # a provider call, a generated file or a file of the page: not JSON of the admin API
     assert response.status_code < 500, (
         f"{request.method} {path} failed: {response.status_code} {response.text}"
@@ -236,7 +238,9 @@ async def test_openapi_json_serves_the_document(client: httpx.AsyncClient) -> No
 
 async def test_document_declares_exactly_the_methods_served(client: httpx.AsyncClient) -> None:
     for path, item in DOC["paths"].items():
-        url = "/__mock" + path.format(provider="modelslab", job_id="nope", seq=1, delivery_id=1, name="app.js")
+        url = "/__mock" + path.format(
+            provider="modelslab", job_id="nope", seq=1, delivery_id=1, name="app.js"
+        )
         for method in METHODS:
             response = await client.request(method.upper(), url)
             if method in item:

@@ -49,17 +49,22 @@ def test_the_page_files_ship_in_the_package() -> None:
     for name in ("index.html", "app.js", "app.css"):
         assert (web / name).read_bytes(), name
     html = (web / "index.html").read_text()
-    assert 'src="web/app.js"' in html and 'href="web/app.css"' in html
-    assert "http://" not in html and "https://" not in html  # nothing from a CDN
+    assert 'src="web/app.js"' in html
+    assert 'href="web/app.css"' in html
+    assert "http://" not in html
+    assert "https://" not in html
 
 
-async def test_a_browser_gets_the_page_with_a_strict_content_security_policy(client: httpx.AsyncClient) -> None:
+async def test_a_browser_gets_the_page_with_a_strict_content_security_policy(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("/__mock/", headers={"accept": BROWSER_ACCEPT})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "<title>headshot-mock</title>" in response.text
     policy = response.headers["content-security-policy"]
-    assert "default-src 'none'" in policy and "script-src 'self'" in policy
+    assert "default-src 'none'" in policy
+    assert "script-src 'self'" in policy
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
@@ -80,7 +85,8 @@ async def test_an_api_client_gets_an_index_of_every_admin_route(
     response = await client.get("/__mock/", headers=headers)
     assert response.status_code == 200
     index = response.json()
-    assert index["page"] == "/__mock/" and index["openapi"] == "/__mock/openapi.json"
+    assert index["page"] == "/__mock/"
+    assert index["openapi"] == "/__mock/openapi.json"
     routes = {(r["method"], r["path"]): r["operationId"] for r in index["routes"]}
     assert routes[("GET", "/__mock/journal/summaries")] == "getJournalSummaries"
     assert routes[("POST", "/__mock/defaults")] == "setDefault"
@@ -114,7 +120,9 @@ async def test_providers_name_their_docs_final_states_and_events(client: httpx.A
     providers = (await client.get("/__mock/providers")).json()
     assert providers["modelslab"]["final_states"] == ["success", "failed"]
     assert providers["magichour"]["webhook_events"]
-    assert providers["modelslab"]["docs"]["headShot"][0] == "https://docs.modelslab.com/image-editing/head-shot"
+    assert (
+        providers["modelslab"]["docs"]["headShot"][0] == "https://docs.modelslab.com/image-editing/head-shot"
+    )
     for info in providers.values():
         assert set(info["docs"]) == set(info["operations"])
 
@@ -137,7 +145,9 @@ async def test_summaries_are_the_entries_after_a_seq_without_bodies(client: http
     assert [s["seq"] for s in everything["summaries"]] == [1, 2]
     assert (everything["last_seq"], everything["count"]) == (2, 2)
     first, second = everything["summaries"]
-    assert "request" not in first and "response" not in first and "findings" not in first
+    assert "request" not in first
+    assert "response" not in first
+    assert "findings" not in first
     assert (first["kind"], first["operation"], first["status"], first["finding_count"]) == (
         "request",
         "generatePortrait",
@@ -145,12 +155,14 @@ async def test_summaries_are_the_entries_after_a_seq_without_bodies(client: http
         0,
     )
     entries = (await client.get("/__mock/journal")).json()["entries"]
-    assert second["finding_count"] == len(entries[1]["findings"]) > 0 and second["status"] >= 400
+    assert second["finding_count"] == len(entries[1]["findings"]) > 0
+    assert second["status"] >= 400
     after = await summaries(client, after=1)
     assert [s["seq"] for s in after["summaries"]] == [2]
     assert (await summaries(client, after=2))["summaries"] == []
     newest = await summaries(client, after=0, limit=1)
-    assert [s["seq"] for s in newest["summaries"]] == [2] and newest["count"] == 2
+    assert [s["seq"] for s in newest["summaries"]] == [2]
+    assert newest["count"] == 2
 
 
 async def test_a_waiting_summaries_call_answers_when_an_entry_arrives() -> None:
@@ -169,7 +181,8 @@ async def test_a_waiting_summaries_call_answers_when_an_entry_arrives() -> None:
 async def test_a_waiting_summaries_call_ends_empty_after_the_wait(client: httpx.AsyncClient) -> None:
     started = time.monotonic()
     data = await summaries(client, after=0, wait=0.3)
-    assert data["summaries"] == [] and time.monotonic() - started >= 0.3
+    assert data["summaries"] == []
+    assert time.monotonic() - started >= 0.3
 
 
 async def test_summaries_after_a_reset_say_so_at_once(client: httpx.AsyncClient) -> None:
@@ -203,7 +216,8 @@ async def test_bad_summaries_calls_are_problems(
 async def test_one_entry_whole_or_a_404_problem(client: httpx.AsyncClient) -> None:
     await client.post(PORTRAIT, json=portrait())
     entry = (await client.get("/__mock/journal/1")).json()
-    assert entry["seq"] == 1 and entry["request"]["body"]["apiKey"] == "***"
+    assert entry["seq"] == 1
+    assert entry["request"]["body"]["apiKey"] == "***"
     assert entry == (await client.get("/__mock/journal")).json()["entries"][0]
     assert_problem(await client.get("/__mock/journal/2"), 404, "no entry 2")
 
@@ -219,8 +233,14 @@ async def defaults(client: httpx.AsyncClient) -> dict[str, str]:
 
 async def test_a_provider_default_answers_calls_nothing_else_steers(client: httpx.AsyncClient) -> None:
     assert set((await defaults(client)).values()) == {"success"}
-    response = await client.post("/__mock/defaults", json={"provider": "modelslab", "scenario": "rate_limited"})
-    assert response.json() == {"provider": "modelslab", "scenario": "rate_limited", "server_default": "success"}
+    response = await client.post(
+        "/__mock/defaults", json={"provider": "modelslab", "scenario": "rate_limited"}
+    )
+    assert response.json() == {
+        "provider": "modelslab",
+        "scenario": "rate_limited",
+        "server_default": "success",
+    }
     assert (await defaults(client))["modelslab"] == "rate_limited"
 
     assert (await client.post(HEADSHOT, json=headshot())).status_code == 429
@@ -278,20 +298,25 @@ async def test_signature_verdicts(receiver: Receiver) -> None:  # noqa: F811
         sent = (await c.get(DELIVERIES)).json()["deliveries"]
         by_url = {d["url"]: d["id"] for d in sent if d["event"] == "image.completed"}
         valid = await verdict(c, by_url[f"{receiver.url}/a"])
-        assert valid["verdict"] == "valid" and "endpoint #1's secret" in valid["detail"]
+        assert valid["verdict"] == "valid"
+        assert "endpoint #1's secret" in valid["detail"]
         assert valid["headers"] == ["magic-hour-event-signature", "magic-hour-event-timestamp"]
         default = await verdict(c, by_url[f"{receiver.url}/b"])
-        assert default["verdict"] == "valid" and "endpoint #2's secret" in default["detail"]
+        assert default["verdict"] == "valid"
+        assert "endpoint #2's secret" in default["detail"]
 
         # The endpoint's secret changed since: the old deliveries no longer verify.
         await c.delete(ENDPOINTS)
         await c.post(ENDPOINTS, json={"url": f"{receiver.url}/a", "secret": "whsec_other"})
         stale = await verdict(c, by_url[f"{receiver.url}/a"])
-        assert stale["verdict"] == "invalid" and "do not verify" in stale["detail"]
+        assert stale["verdict"] == "invalid"
+        assert "do not verify" in stale["detail"]
 
         ml = await c.post(HEADSHOT, json={**headshot(), "webhook": f"{receiver.url}/ml"})
         assert ml.status_code == 200
         await idle(c)
-        [unsigned] = [d for d in (await c.get(DELIVERIES)).json()["deliveries"] if d["provider"] == "modelslab"]
+        [unsigned] = [
+            d for d in (await c.get(DELIVERIES)).json()["deliveries"] if d["provider"] == "modelslab"
+        ]
         assert (await verdict(c, unsigned["id"]))["verdict"] == "unsigned"
         assert_problem(await c.get(f"{DELIVERIES}/999/signature"), 404, "no delivery 999")
