@@ -283,7 +283,8 @@ def _serve(args: argparse.Namespace) -> int:
             signed = secret or plugin.default_secret
             print(f"  {'webhook':<10} {url}  ({plugin.spec.title} events, signed with {signed})")
     print(
-        f"  {'admin':<10} http://{config.host}:{config.port}/__mock/  (journal, rules, jobs, clock, reset)",
+        f"  {'admin':<10} http://{config.host}:{config.port}/__mock/"
+        "  (web page: journal, jobs, webhooks, rules; admin API)",
         flush=True,
     )
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)

@@ -219,10 +219,12 @@ class Engine:
         rule = await self.runtime.store.rule_take(book.provider, op_id) if rules else None
         if rule is not None:
             return Selection(rule["scenario"], "rule")
-        return Selection(
-            self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success",
-            "default",
-        )
+        chosen = await self.runtime.store.default_get(book.provider)
+        if chosen is None or chosen not in book.summaries:
+            chosen = (
+                self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success"
+            )
+        return Selection(chosen, "default")
 
     async def _respond(
         self,
