@@ -142,6 +142,31 @@ class SpecProvider(Provider):
                             f"{op.method} {op.path} {ex.status}: cannot generate an answer ({exc}); "
                             "it answers 501"
                         )
+            self.notes.extend(self._example_notes(op))
+
+    def _example_notes(self, op: specs.Operation) -> list[str]:
+        """Named examples that break their own schema: served as written, and said at start."""
+        notes = []
+        for code, response in (op.definition.get("responses") or {}).items():
+            for content in (self.spec.resolve(response).get("content") or {}).values():
+                media = self.spec.resolve(content) or {}
+                if "schema" not in media or not media.get("examples"):
+                    continue
+                validator = self._compile(media["schema"])
+                for name, ex in media["examples"].items():
+                    value = self.spec.resolve(ex).get("value")
+                    error = (
+                        next(iter(validator.iter_errors(value)), None)
+                        if "value" in self.spec.resolve(ex)
+                        else None
+                    )
+                    if error is not None:
+                        where = "/" + "/".join(map(str, error.instance_path))
+                        notes.append(
+                            f"{op.method} {op.path} {code}: example {name} breaks its schema at {where} "
+                            f"({error.message}); it is served as written"
+                        )
+        return notes
 
     @classmethod
     def book(cls, spec: specs.ProviderSpec) -> ScenarioBook:
@@ -151,11 +176,14 @@ class SpecProvider(Provider):
     def validator(self, ex: Generated) -> Any:
         key = (ex.operation, ex.name)
         if key not in self._validators:
-            spec = self.spec
-            # A user's spec views the schema as an answer must satisfy it (writeOnly not required).
-            found = spec.validator(ex.schema, "response") if isinstance(spec, specs.UserSpec) else None
-            self._validators[key] = found if found is not None else spec.validator(ex.schema)
+            self._validators[key] = self._compile(ex.schema)
         return self._validators[key]
+
+    def _compile(self, schema: Any) -> Any:
+        # A user's spec views the schema as an answer must satisfy it (writeOnly not required).
+        if isinstance(self.spec, specs.UserSpec):
+            return self.spec.validator(schema, "response")
+        return self.spec.validator(schema)
 
     def generate(self, ex: Generated, *, dynamic: bool, counter: int = 0) -> Any:
         seed = self.runtime.config.seed

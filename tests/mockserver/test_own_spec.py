@@ -208,8 +208,12 @@ def test_what_the_mock_cannot_do_is_listed_at_start(tmp_path: Path) -> None:
         "minLength: 5, maxLength: 2}}}}\n"
         "  /xml:\n    post:\n      operationId: xml\n      requestBody: {content: {application/xml: {}}}\n"
         "      responses: {'204': {description: ok}}\n"
+        "  /wrong:\n    get:\n      operationId: wrong\n      responses:\n"
+        "        '200': {description: a number, content: {application/json: {schema: {type: integer}, "
+        "examples: {success: {value: seven}}}}}\n"
     )
     app = create_app(specs=(str(file),))
     notes = app.state.engine.providers["odd"].notes
     assert any("GET /never 200: cannot generate an answer" in n for n in notes)
     assert any("application/xml are accepted unchecked" in n for n in notes)
+    assert any("GET /wrong 200: example success breaks its schema at /" in n for n in notes)
