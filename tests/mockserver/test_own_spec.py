@@ -217,3 +217,24 @@ def test_what_the_mock_cannot_do_is_listed_at_start(tmp_path: Path) -> None:
     assert any("GET /never 200: cannot generate an answer" in n for n in notes)
     assert any("application/xml are accepted unchecked" in n for n in notes)
     assert any("GET /wrong 200: example success breaks its schema at /" in n for n in notes)
+
+
+async def test_an_api_key_in_the_query_is_checked_and_redacted(tmp_path: Path) -> None:
+    file = tmp_path / "query.yaml"
+    file.write_text(
+        "openapi: 3.1.0\ninfo: {title: Query Key, version: '1'}\nsecurity: [{q: []}]\n"
+        "components: {securitySchemes: {q: {type: apiKey, in: query, name: api_key}}}\npaths:\n"
+        "  /things:\n    get:\n      operationId: things\n      parameters:\n"
+        "        - {name: tags, in: query, schema: {type: array, items: {type: integer}}, explode: false}\n"
+        "      responses:\n        '200': {description: ok, content: {application/json: "
+        "{schema: {type: array, items: {type: [integer, 'null']}}}}}\n"
+    )
+    app = create_app(specs=(str(file),), level="strict")
+    async with _client(app, "http://mock.test/query-key") as client:
+        assert (await client.get("/things")).status_code == 401
+        ok = await client.get("/things", params={"api_key": "sk-query-secret", "tags": "1,2"})
+        assert ok.status_code == 200
+        assert (await client.get("/things", params={"api_key": "k", "tags": "1,x"})).status_code == 400
+        journal = (await client.get("http://mock.test/__mock/journal")).json()["entries"]
+    assert "sk-query-secret" not in json.dumps(journal)
+    assert "api_key=***" in journal[1]["query"]
