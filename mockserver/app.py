@@ -54,6 +54,8 @@ class MockApp(Starlette):
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             yield
+            if app.state.watcher is not None:
+                app.state.watcher.stop()
             await engine.runtime.close()
 
         super().__init__(routes=routes, exception_handlers=exception_handlers, lifespan=lifespan)
@@ -61,6 +63,13 @@ class MockApp(Starlette):
         self.control: Control = control
         self.config: MockConfig = engine.runtime.config
         self.mounts: Mapping[str, str] = mounts
+        # Inside mockserver (the spec watcher) these are also on the state; other layers use the
+        # typed names above.
+        self.state.engine = engine
+        self.state.control = control
+        self.state.runtime = engine.runtime
+        self.state.mounts = mounts
+        self.state.watcher = None
 
     @property
     def providers(self) -> Mapping[str, Provider]:
@@ -90,19 +99,21 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     engine = Engine(runtime, providers)
     control = Control(engine)
     mounts = {pid: "" if config.root_provider else f"/{pid}" for pid in providers}
-    routes: list[BaseRoute] = [
-        *_provider_routes(engine, mounts),
-        *files.routes(runtime),
-        *admin.routes(engine, control, mounts),
-    ]
+    fixed: list[BaseRoute] = [*files.routes(runtime), *admin.routes(engine, control, mounts)]
+    routes: list[BaseRoute] = [*_provider_routes(engine, mounts), *fixed]
 
-    return MockApp(
+    app = MockApp(
         engine=engine,
         control=control,
         mounts=mounts,
         routes=routes,
         exception_handlers={HTTPException: _not_found(routes)},
     )
+    if config.watch and config.specs:  # --watch: reload changed spec files (mockserver/watch.py)
+        from headshot_mock.mockserver.watch import Watcher
+
+        app.state.watcher = Watcher(app, lambda: [*_provider_routes(engine, mounts), *fixed]).start()
+    return app
 
 
 def base_urls(config: MockConfig) -> dict[str, str]:
@@ -122,10 +133,9 @@ def _provider_routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
             by_path[f"{mounts[pid]}{op.base_path}{op.path}"][op.method] = Bound.build(
                 provider, op, mounts[pid]
             )
-    return [
-        Route(path, _dispatch(engine, path, methods), methods=list(methods))
-        for path, methods in by_path.items()
-    ]
+    # A literal segment wins over a template (`/pets/mine` before `/pets/{id}`), as OpenAPI says.
+    ordered = sorted(by_path.items(), key=lambda item: [s.startswith("{") for s in item[0].split("/")])
+    return [Route(path, _dispatch(engine, path, methods), methods=list(methods)) for path, methods in ordered]
 
 
 def _dispatch(engine: Engine, path: str, methods: Mapping[str, Bound]) -> Any:
@@ -158,7 +168,7 @@ def _not_found(routes: list[BaseRoute]) -> Any:
 
 def scenario_books(provider_ids: tuple[str, ...]) -> dict[str, ScenarioBook]:
     """The scenarios of each provider, as its plug-in declares them (no server needed)."""
-    return {pid: ScenarioBook(specs.load(pid), plugin_for(pid).lifecycles) for pid in provider_ids}
+    return {pid: plugin_for(pid).book(specs.load(pid)) for pid in provider_ids}
 
 
 def scenario_names(config: MockConfig) -> set[str]:
