@@ -5,17 +5,20 @@ namespace, in a temporary working folder. What "runs" means, by the block's lang
 
 - ``python``: executed as plain Python (no top-level ``await``: a reader pastes it into a
   script). A block whose first line is ``# name.py`` is also saved as that file. A block that
-  holds tests (``def test_…``/``class Test…``) is run by pytest with the headshot-mock plugin, as a
-  reader would run it; it must pass, unless the plain block right after it shows pytest's ``E``
-  lines, which the failure must then print.
+  is a test module (``def test_…``/``class Test…``, and only imports, definitions and
+  assignments at the top) is run by pytest with the headshot-mock plugin, as a reader would run
+  it; it must pass, unless the plain block right after it shows pytest's ``E`` lines, which the
+  failure must then print.
 - ``console``: each ``$ headshot-mock …`` command runs through ``main()`` (``VAR=value`` prefixes
   become the environment) and must print what the page shows, ``…`` standing for anything; a
-  ``serve`` that would start serving is only parsed into its config, and a ``verify`` that would
-  send requests (to the server the session started) only parsed. ``$ pytest FILE`` runs a file
+  ``serve``/``proxy`` that would start serving is only parsed (``serve`` into its config), and a
+  ``verify`` that would send requests (to the server the session started) only parsed.
+  ``$ pytest FILE`` runs a file
   an earlier block saved and must print the lines shown. ``$ printf … > FILE`` writes the file.
   A ``curl`` command is part of a session with a live server whose answers depend on what ran
   before: the route it calls (method and path) must exist on the mock.
-- ``bash``/``sh``: the same, for the commands they show (scripts must exist and be executable).
+- ``bash``/``sh``: scripts without output: ``headshot-mock`` commands are parsed (flags and
+  values checked), scripts must exist and be executable, curl routes are checked.
 - ``yaml``: parsed; a mock config file (its keys all options) must load into ``MockConfig``.
 - ``json``: parsed, unless it is an excerpt (holds ``…``).
 
@@ -26,6 +29,7 @@ mock served there for the page; where that port is taken, they are skipped, sayi
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import dataclasses
@@ -56,6 +60,8 @@ PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 SERVE_PORT = 4010
 TEST_BLOCK = re.compile(r"^(def test_|async def test_|class Test)", re.M)
 ELLIPSIS = "…"
+SERVING = ("serve", "proxy")
+"""Commands that serve until stopped: a page's run parses them (and builds serve's config)."""
 
 
 def _page_id(page: Path) -> str:
@@ -137,9 +143,9 @@ class _Runner:
             self._serve_on_port()
         if named:
             (self.pytester.path / named.group(1)).write_text(source, encoding="utf-8")
-            if not TEST_BLOCK.search(source):
+            if not _is_test_module(source):
                 return  # a script: the `$ python name.py` of the page runs it
-        if TEST_BLOCK.search(source):
+        if _is_test_module(source):
             name = named.group(1) if named else f"test_block_line_{example.line}.py"
             if not named:
                 (self.pytester.path / name).write_text(source, encoding="utf-8")
@@ -250,9 +256,10 @@ class _Runner:
         for key, value in env.items():
             self.monkeypatch.setenv(key, value)
         try:
-            if argv and argv[0] == "serve" and not _shows_error(output):
-                args = cli._parser().parse_args(argv)
-                cli.config_from(args)  # what would be served; serving itself would not return
+            if output is None or (argv and argv[0] in SERVING and not _shows_error(output)):
+                args = cli._parser().parse_args(argv)  # a script's command, or one that would serve
+                if argv[0] == "serve" and output is not None:
+                    cli.config_from(args)  # what would be served; serving itself would not return
                 return
             if argv and argv[0] == "verify" and "--dry-run" not in argv:
                 cli._parser().parse_args(argv)  # it needs the server the session started
@@ -312,6 +319,21 @@ def _commands(lines: list[str], *, prompt: bool) -> Iterator[tuple[list[str], li
         command, output = (text.rstrip() if text.strip() else None), []
     if command is not None:
         yield from _split(command, output)
+
+
+def _is_test_module(source: str) -> bool:
+    """Tests (``def test_…``, ``class Test…``) and nothing at the top but imports, definitions and
+    assignments: a file to run with pytest. With other statements (asserts, calls) it is a script
+    that uses what earlier blocks defined, run in the page's namespace."""
+    if not TEST_BLOCK.search(source):
+        return False
+    kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign)
+    body = ast.parse(source).body
+    return all(isinstance(node, kinds) or _is_docstring(node) for node in body)
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
 
 
 def _redirected(words: list[str]) -> tuple[list[str], str | None]:
