@@ -64,8 +64,7 @@ class MockSession:
         return self
 
     def stop(self) -> None:
-        if getattr(self.app.state, "watcher", None) is not None:
-            self.app.state.watcher.stop()
+        self.app.stop_watching()
         if self._server is not None:
             self._server.stop()
             self._server = None

@@ -54,8 +54,7 @@ class MockApp(Starlette):
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             yield
-            if app.state.watcher is not None:
-                app.state.watcher.stop()
+            self.stop_watching()
             await engine.runtime.close()
 
         super().__init__(routes=routes, exception_handlers=exception_handlers, lifespan=lifespan)
@@ -70,6 +69,11 @@ class MockApp(Starlette):
         self.state.runtime = engine.runtime
         self.state.mounts = mounts
         self.state.watcher = None
+
+    def stop_watching(self) -> None:
+        """Stop the spec watcher (``--watch``), if there is one; the lifespan's end does it too."""
+        if self.state.watcher is not None:
+            self.state.watcher.stop()
 
     @property
     def providers(self) -> Mapping[str, Provider]:

@@ -323,13 +323,16 @@ def _level(value: str | None, default: Level) -> Level:
 def _not_on_a_poll(bound: Bound, scenario: str) -> str:
     """A job's outcome asked for on a poll would change nothing (the job's outcome was decided
     when it was created): refuse it, saying where to ask."""
-    book, op_id = bound.provider.scenarios, bound.op.operation_id
-    creators = book.polls.get(op_id)
-    if creators and scenario in bound.provider.job_scenarios:
+    provider, op_id = bound.provider, bound.op.operation_id
+    if scenario not in provider.job_scenarios:
+        return scenario
+    # the operations a spec link leads from to this one: those that create what it reports
+    creators = [op.operation_id for op in provider.spec.operations if op_id in op.links.values()]
+    if creators:
         raise AdminError(
             400,
             "Scenario asked for on a poll",
-            f"{scenario!r} decides how a {book.provider} job ends, and {op_id} only reports the job: "
+            f"{scenario!r} decides how a {provider.id} job ends, and {op_id} only reports the job: "
             f"ask for it on the call that creates the job ({', '.join(creators)}), with "
             f"X-Mock-Scenario, Prefer: example={scenario} or the key mock-{scenario}.",
         )

@@ -75,13 +75,6 @@ class ScenarioBook:
 
     def __init__(self, spec: specs.ProviderSpec, lifecycles: Mapping[str, str]) -> None:
         self.provider = spec.id
-        created: dict[str, list[str]] = {}
-        for op in spec.operations:
-            for target in op.links.values():
-                created.setdefault(target, []).append(op.operation_id)
-        self.polls: Mapping[str, tuple[str, ...]] = {k: tuple(v) for k, v in created.items()}
-        """Each operation that follows up on another's result (a spec ``link`` target: a fetch, a
-        project GET), with the operations whose results it follows."""
         self._examples: dict[str, dict[str, Example]] = {
             op.operation_id: _examples(spec, op) for op in spec.operations
         }

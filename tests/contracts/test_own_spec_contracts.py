@@ -24,7 +24,7 @@ PETSTORE = OPENAPI / "v3.0-petstore.yaml"
 
 
 def test_mock_session_serves_a_users_spec_with_journal_assertions() -> None:
-    with MockSession(specs=[str(STUDIO)]) as mock:
+    with MockSession(specs=[str(STUDIO)], strict=False) as mock:  # judged by hand below
         client = mock.client("studio", headers={"x-api-key": "k"})
         mock_cleanup = client
         assert mock.base_url("studio").endswith("/studio/v1")
