@@ -21,6 +21,7 @@ from headshot_mock.mockserver.control import Control, only
 from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError
 from headshot_mock.mockserver.problems import problem
+from headshot_mock.mockserver.validation import cut, parse_json
 
 PREFIX = "/__mock"
 RULE_FIELDS = ("provider", "operation", "scenario", "times")
@@ -144,7 +145,7 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         raw = "10" if raw is None else raw
         try:
             timeout = float(raw)
-        except ValueError:
+        except ValueError:  # float() takes any length: "1e400" is inf, refused by Control
             raise AdminError(400, "Bad timeout", "timeout must be a finite number of seconds >= 0.") from None
         await control.idle(timeout)
         return Response(status_code=204)
@@ -211,17 +212,17 @@ async def _json(request: Request, *, optional: bool = False) -> dict[str, Any]:
     raw = await request.body()
     if not raw and optional:
         return {}
-    try:
-        data = json.loads(raw, parse_constant=_no_constants)
-    except ValueError:
-        raise AdminError(400, "Malformed JSON", "The admin API takes a JSON object body.") from None
+    data, finding = parse_json(raw)  # the providers' parser: no NaN, 1e400, deep nesting, lone surrogates
+    if finding is not None:
+        raise AdminError(400, "Malformed JSON", f"The admin API takes a JSON object body: {finding.message}.")
     if not isinstance(data, dict):
-        raise AdminError(400, "Malformed JSON", f"Expected a JSON object, got {type(data).__name__}.")
+        kind = _JSON_TYPES.get(type(data), type(data).__name__)
+        raise AdminError(400, "Malformed JSON", f"Expected a JSON object, got {kind} ({type(data).__name__}).")
     return data
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+_JSON_TYPES = {type(None): "null", list: "an array", str: "a string", int: "a number", float: "a number"}
+_JSON_TYPES[bool] = "a boolean"
 
 
 def _required(data: Mapping[str, Any], name: str) -> str:
@@ -234,6 +235,8 @@ def _required(data: Mapping[str, Any], name: str) -> str:
 def _int(value: str | None, name: str) -> int | None:
     if value is None:
         return None
-    if not (value.isascii() and value.isdigit()):
-        raise AdminError(400, f"Bad {name}", f"{name} must be a whole number, got {value!r}.")
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise AdminError(
+            400, f"Bad {name}", f"{name} must be a whole number below 10**18, got {cut(value)!r}."
+        )
     return int(value)

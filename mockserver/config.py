@@ -8,23 +8,21 @@ read here and nowhere else.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 
 from headshot_mock import specs
 from headshot_mock.mockserver.errors import ConfigError
+from headshot_mock.mockserver.targets import AllowList, parse_url
 from headshot_mock.specs.errors import did_you_mean
 
 Level = Literal["strict", "lenient"]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 LEVELS: tuple[Level, ...] = ("strict", "lenient")
 ENV_PREFIX = "HEADSHOT_MOCK_"
 
@@ -130,29 +128,20 @@ class MockConfig:
         return cls(**{k: _coerce(k, v) for k, v in values.items()})
 
 
-def parse_allow(entries: tuple[str, ...]) -> tuple[tuple[Network, ...], frozenset[str]]:
-    networks: list[Network] = []
-    names: set[str] = set()
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            if not entry or "/" in entry or " " in entry:
-                raise ConfigError(
-                    f"webhook_allow entry {entry!r} is neither an IP network (127.0.0.0/8) nor a host name"
-                ) from None
-            names.add(entry.lower())
-    return tuple(networks), frozenset(names)
+def parse_allow(entries: tuple[str, ...]) -> AllowList:
+    """The webhook allow-list; an entry that cannot be parsed is a :class:`ConfigError` (targets.py)."""
+    return AllowList(entries)
 
 
 def parse_endpoint(text: str) -> tuple[str, str | None]:
     """``URL`` or ``URL#secret`` → (url, secret)."""
     url, _, secret = text.partition("#")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parse_url(url)
+    except ConfigError as exc:
         raise ConfigError(
-            f"Webhook endpoint {text!r} must be an http(s) URL, optionally followed by #secret."
-        )
+            f"Webhook endpoint: {exc} (write an http(s) URL, optionally followed by #secret)"
+        ) from None
     return url, secret or None
 
 

@@ -21,9 +21,12 @@ from headshot_mock.mockserver.config import parse_endpoint
 from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError, ConfigError, UnknownScenario
 from headshot_mock.mockserver.store import Record
+from headshot_mock.mockserver.validation import cut
 from headshot_mock.specs.errors import did_you_mean
 
-JOURNAL_KINDS = ("request", "webhook")
+JOURNAL_KINDS = ("request", "webhook", "error")
+MAX_CLOCK_OFFSET = 100 * 365.25 * 86400
+"""How far the mock clock may run ahead of real time (past that, dates stop being printable)."""
 
 
 class Control:
@@ -150,11 +153,21 @@ class Control:
         if (
             not isinstance(seconds, int | float)
             or isinstance(seconds, bool)
-            or not math.isfinite(seconds)
-            or seconds < 0
+            or not 0 <= seconds <= MAX_CLOCK_OFFSET
         ):
             raise AdminError(
-                400, "Bad clock call", f"advance must be a number of seconds >= 0, got {seconds!r}."
+                400,
+                "Bad clock call",
+                f"advance must be a number of seconds from 0 to {MAX_CLOCK_OFFSET:.0f} (100 years), "
+                f"got {cut(repr(seconds))}.",
+            )
+        offset = await self._store.clock_offset()
+        if offset + seconds > MAX_CLOCK_OFFSET:
+            raise AdminError(
+                400,
+                "Bad clock call",
+                f"the clock is already {offset:.0f} s ahead; it goes at most {MAX_CLOCK_OFFSET:.0f} s "
+                "(100 years) ahead of real time. POST /__mock/reset sets it back.",
             )
         await self._store.clock_advance(float(seconds))
         return await self.clock()
