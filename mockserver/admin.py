@@ -217,7 +217,9 @@ async def _json(request: Request, *, optional: bool = False) -> dict[str, Any]:
         raise AdminError(400, "Malformed JSON", f"The admin API takes a JSON object body: {finding.message}.")
     if not isinstance(data, dict):
         kind = _JSON_TYPES.get(type(data), type(data).__name__)
-        raise AdminError(400, "Malformed JSON", f"Expected a JSON object, got {kind} ({type(data).__name__}).")
+        raise AdminError(
+            400, "Malformed JSON", f"Expected a JSON object, got {kind} ({type(data).__name__})."
+        )
     return data
 
 

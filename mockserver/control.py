@@ -89,6 +89,14 @@ class Control:
         """The next ``times`` calls (None: every call) of ``operation`` (None: any) answer ``scenario``."""
         pid = self.provider(provider)
         plugin = self._engine.providers[pid]
+        if operation is not None and (not isinstance(operation, str) or not operation):
+            raise AdminError(
+                400,
+                "Bad rule",
+                f"operation must be an operationId or null (any), got {cut(repr(operation))}.",
+            )
+        if not isinstance(scenario, str):
+            raise AdminError(400, "Bad rule", f"scenario must be a scenario name, got {cut(repr(scenario))}.")
         if operation is not None:
             try:
                 plugin.spec.operation(operation)
@@ -119,7 +127,7 @@ class Control:
         """End a job now, in its own final state or ``state``; webhooks fire as they would."""
         pid = self.provider(provider)
         plugin = self._engine.providers[pid]
-        if state is not None and state not in plugin.final_states:
+        if state is not None and (not isinstance(state, str) or state not in plugin.final_states):
             hint = did_you_mean(str(state), plugin.final_states)
             raise AdminError(400, "Unknown final state", f"{pid} jobs end in one of them.{hint}")
         current = await self._store.job_get(pid, job_id)

@@ -21,7 +21,9 @@ LONG_STRING = 256
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "key", "cookie"})
 
 
-SECRET_QUERY = frozenset({"key", "api_key", "apikey", "api-key", "token", "access_token", "secret", "password"})
+SECRET_QUERY = frozenset(
+    {"key", "api_key", "apikey", "api-key", "token", "access_token", "secret", "password"}
+)
 """Query parameters kept as ``***`` (a client that puts its key in the URL)."""
 
 

@@ -50,10 +50,11 @@ class Finding:
 
     def __post_init__(self) -> None:
         # Findings travel in answers, headers and the journal: never a whole image or key.
-        if len(self.message) > 120:
-            object.__setattr__(self, "message", cut(self.message))
-        if len(self.field) > 120:
-            object.__setattr__(self, "field", cut(self.field))
+        for name in ("field", "message"):
+            text = getattr(self, name)
+            if not _is_text(text):  # a key with a lone surrogate: shown escaped
+                text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+            object.__setattr__(self, name, cut(text) if len(text) > 120 else text)
 
     def __str__(self) -> str:
         where = f"{self.location}.{self.field}" if self.field else self.location
