@@ -20,6 +20,7 @@ from starlette.routing import Route
 from headshot_mock.mockserver.control import Control, only
 from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError
+from headshot_mock.mockserver.journal import REDACTED
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.validation import cut, parse_json
 
@@ -119,8 +120,15 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
             return JSONResponse(await control.advance(seconds))
         return JSONResponse(await control.clock())
 
+    def shown(endpoint: Mapping[str, Any]) -> dict[str, Any]:
+        """Secrets stay out of admin answers (a receiver knows its own) unless --show-secrets."""
+        if engine.runtime.config.show_secrets or endpoint.get("secret") is None:
+            return dict(endpoint)
+        return {**endpoint, "secret": REDACTED}
+
     async def list_endpoints(request: Request) -> Response:
-        return JSONResponse({"endpoints": await control.endpoints(query(request, "provider"))})
+        found = await control.endpoints(query(request, "provider"))
+        return JSONResponse({"endpoints": [shown(e) for e in found]})
 
     async def add_endpoint(request: Request) -> Response:
         data = await _json(request)
@@ -131,7 +139,7 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
             events=data.get("events"),
             secret=data.get("secret"),
         )
-        return JSONResponse(endpoint, status_code=201)
+        return JSONResponse(shown(endpoint), status_code=201)
 
     async def clear_endpoints(request: Request) -> Response:
         await control.clear_endpoints()
