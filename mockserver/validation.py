@@ -57,7 +57,8 @@ class Finding:
             object.__setattr__(self, name, cut(text) if len(text) > 120 else text)
 
     def __str__(self) -> str:
-        where = f"{self.location}.{self.field}" if self.field else self.location
+        sep = "" if self.field.startswith("[") else "."
+        where = f"{self.location}{sep}{self.field}" if self.field else self.location
         return f"{where}: {self.message}"
 
     def rejected_at(self, level: Level) -> bool:
