@@ -7,7 +7,8 @@ Security, configured from :class:`MockConfig`:
   reached (the bound one), ``host`` and ``public_url``'s host — is refused ``421``. In-process
   transports report the URL's host as the server's, so any base URL works there.
 - **The admin API** (``/__mock/``, except the generated files clients download): off with
-  ``admin=False`` (404); with ``admin_token``, ``Authorization: Bearer <token>`` or 401.
+  ``admin=False`` (404); with ``admin_token``, ``Authorization: Bearer <token>`` or 401 (the web
+  page's shell and assets excepted: they hold no data, and the page asks for the token).
 - **Cross-site** calls to state-changing admin routes (anything but GET/HEAD/OPTIONS): a foreign
   ``Origin`` is refused 403; a body that is not ``application/json`` 415 (a browser cannot send
   JSON cross-site without a CORS preflight, which the mock never grants).
@@ -44,6 +45,9 @@ _GONE = (ClientDisconnect, ConnectionError)
 
 ADMIN_PREFIX = "/__mock"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PAGE_SHELL = frozenset({ADMIN_PREFIX, f"{ADMIN_PREFIX}/"})
+PAGE_ASSETS = f"{ADMIN_PREFIX}/web/"
+"""The web page's HTML, script and style: served without the token (they hold no data)."""
 
 
 class Guard:
@@ -124,7 +128,8 @@ class Guard:
             return None
         if not self._admin:
             return problem(404, "Admin API disabled", "This mock was started with --no-admin (admin=False).")
-        if self._token is not None:
+        shell = scope["method"] in ("GET", "HEAD") and (path in PAGE_SHELL or path.startswith(PAGE_ASSETS))
+        if self._token is not None and not shell:  # the page's shell holds no data; it asks for the token
             scheme, _, token = headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
                 return problem(

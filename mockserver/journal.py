@@ -36,7 +36,8 @@ def redact_key(value: Any) -> Any:
 
 
 def redact_query(query: str, secret_fields: Iterable[str] = ()) -> str:
-    """A raw query string with the values of secret parameters (``?key=…``) masked."""
+    """A raw query string with the values of secret parameters masked: the usual names
+    (``?key=…``) and ``secret_fields`` (a spec's apiKey-in-query scheme, the body credential's name)."""
     if "=" not in query:
         return query
     names = SECRET_QUERY | {n.lower() for n in secret_fields}
@@ -101,10 +102,12 @@ def redact(value: Any, secret_fields: Iterable[str] = ()) -> Any:
     return walk(value)
 
 
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+def redact_headers(headers: Mapping[str, str], extra: Iterable[str] = ()) -> dict[str, str]:
+    """Headers with API keys masked: the usual ones, and ``extra`` (a spec's apiKey headers)."""
+    secret = SECRET_HEADERS | {e.lower() for e in extra}
     out = {}
     for name, value in headers.items():
-        if name.lower() in SECRET_HEADERS:
+        if name.lower() in secret:
             scheme, _, token = value.partition(" ")
             value = f"{scheme} {redact_key(token)}" if token else (redact_key(value) or "")
         out[name.lower()] = value
