@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -21,6 +22,7 @@ from headshot_mock.mockserver.config import MockConfig
 from headshot_mock.mockserver.control import Control
 from headshot_mock.mockserver.engine import Bound, Engine
 from headshot_mock.mockserver.errors import UnknownScenario
+from headshot_mock.mockserver.guard import Guard
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers import plugin_for
 from headshot_mock.mockserver.providers.base import Provider
@@ -50,6 +52,7 @@ class MockApp(Starlette):
         mounts: Mapping[str, str],
         routes: Sequence[BaseRoute],
         exception_handlers: Mapping[Any, Any],
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -57,7 +60,9 @@ class MockApp(Starlette):
             self.stop_watching()
             await engine.runtime.close()
 
-        super().__init__(routes=routes, exception_handlers=exception_handlers, lifespan=lifespan)
+        super().__init__(
+            routes=routes, exception_handlers=exception_handlers, middleware=middleware, lifespan=lifespan
+        )
         self._engine = engine
         self.control: Control = control
         self.config: MockConfig = engine.runtime.config
@@ -112,6 +117,7 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
         mounts=mounts,
         routes=routes,
         exception_handlers={HTTPException: _not_found(routes)},
+        middleware=[Middleware(Guard, runtime=runtime)],
     )
     if config.watch and config.specs:  # --watch: reload changed spec files (mockserver/watch.py)
         from headshot_mock.mockserver.watch import Watcher
