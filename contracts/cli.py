@@ -342,7 +342,10 @@ def _serve(args: argparse.Namespace) -> int:
         )
     print(f"  {'admin':<10} {admin}", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
 
 
