@@ -22,7 +22,7 @@ from starlette.responses import Response
 from headshot_mock import specs
 from headshot_mock.mockserver import journal
 from headshot_mock.mockserver.config import LEVELS, Level
-from headshot_mock.mockserver.errors import AdminError, UnknownScenario
+from headshot_mock.mockserver.errors import AdminError, StoreUnavailable, UnknownScenario
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
 from headshot_mock.mockserver.runtime import Runtime, iso
@@ -87,6 +87,8 @@ class Engine:
             return await self._handle(request, bound, started)
         except AdminError as exc:
             return problem(exc.status, exc.title, exc.detail)
+        except StoreUnavailable as exc:
+            return problem(503, "State store unavailable", f"{exc} The mock answers again once it is back.")
         except Exception:  # the mock's own failure: say so, never a stack trace to the client
             log.exception("headshot-mock failed on %s %s", request.method, request.url.path)
             return problem(500, "headshot-mock internal error", "The mock itself failed; see its log.")
