@@ -73,6 +73,11 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     return app
 
 
+def worker_app() -> Starlette:
+    """The app of one ``serve --workers N`` worker process (its config comes from the parent)."""
+    return create_app(config=MockConfig.for_worker())
+
+
 def base_urls(config: MockConfig) -> dict[str, str]:
     """Each served provider's base URL on this mock, ready to paste into a client."""
     root = f"http://{config.host}:{config.port}"

@@ -160,6 +160,10 @@ class MockConfig:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
 
+    def export_for_workers(self) -> None:
+        """Hand this config to the worker processes ``serve --workers`` starts (they inherit it)."""
+        os.environ[WORKER_CONFIG] = self.to_json()
+
     @classmethod
     def for_worker(cls, environ: Mapping[str, str] | None = None) -> MockConfig:
         """The config ``serve`` handed to this worker process (:data:`WORKER_CONFIG`)."""

@@ -592,7 +592,7 @@ class RedisStore:
             return int(await _ready(self._redis.incr(key)))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
-            pipe.expire(key, max(1, int(ttl)), nx=True)
+            pipe.pexpire(key, max(1, int(ttl * 1000)), nx=True)
             value, _ = await pipe.execute()
         return int(value)
 
