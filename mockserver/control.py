@@ -243,7 +243,7 @@ class Control:
 
     async def reset(self) -> None:
         """Forget the journal, rules, jobs, webhooks, files, uploads and the clock offset."""
-        await self._store.reset()
+        await self._runtime.reset()
 
 
 def only(data: Mapping[str, Any], fields: Sequence[str], what: str) -> None:

@@ -134,8 +134,14 @@ def _due(job: Job, step: int, time_scale: float) -> Due:
     return Due("job", job["provider"], job["id"], step, _edge(job, step, time_scale))
 
 
-async def create(runtime: Runtime, job: Job) -> None:
-    """Store a new job with its first event (entering its first state) due now."""
+async def create(runtime: Runtime, job: Job, *, announce: bool = True) -> None:
+    """Store a new job with its first event (entering its first state) due now.
+
+    ``announce=False``: nobody listens to this job's states (no webhook to send), so no event is
+    scheduled at all; what polls and files see is computed all the same."""
+    if not announce:
+        await runtime.store.job_create(job)
+        return
     await runtime.store.job_create(job, [_due(job, 0, runtime.config.time_scale)])
     runtime.wake()
 

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ IDLE_SLEEP = 60.0
 """Longest sleep of a ticker with nothing due (it is woken when something is scheduled here)."""
 BATCH = 64
 """Due items claimed at once, and handled concurrently at most."""
+CLOCK_MEMO = 0.05
+"""With a shared store, one request reads the shared clock once (within this many real seconds)."""
 
 DueHandler = Callable[[Due], Awaitable[list[Due]]]
 """Handles one claimed item; returns the items that follow it (scheduled atomically with its end)."""
@@ -93,6 +96,9 @@ class Runtime:
         self._running: dict[asyncio.Task[None], Due] = {}
         self._closing = False
         self._unavailable_logged = False
+        self._clock: weakref.WeakKeyDictionary[asyncio.Task[Any], tuple[float, float]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.webhooks: Sender = sender(self) if sender is not None else _NoWebhooks()
         self.on_due("delivery", self.webhooks.on_due)
 
@@ -222,14 +228,34 @@ class Runtime:
 
     # clock ----------------------------------------------------------------------------------
     async def now(self) -> float:
-        """Unix time on the mock clock: real time plus however far tests advanced it."""
-        return time.time() + await self.store.clock_offset()
+        """Unix time on the mock clock: real time plus however far tests advanced it.
+
+        With a shared store the offset is a round trip, so one request (one task) reads it once:
+        its clock cannot move under it, and the hot path saves the round trips."""
+        if not self.store.shared:
+            return time.time() + await self.store.clock_offset()
+        task = asyncio.current_task()
+        real = time.time()
+        if task is not None and task is not self._ticker:
+            memo = self._clock.get(task)
+            if memo is not None and 0 <= real - memo[0] < CLOCK_MEMO:
+                return real + memo[1]
+        offset = await self.store.clock_offset()
+        if task is not None and task is not self._ticker:
+            self._clock[task] = (real, offset)
+        return real + offset
 
     async def advance(self, seconds: float) -> float:
         """Move the shared mock clock forward (jobs and retries due earlier run now)."""
         offset = await self.store.clock_advance(seconds)
+        self._clock.clear()
         self.wake()
         return offset
+
+    async def reset(self) -> None:
+        """Forget all state (the clock offset included)."""
+        await self.store.reset()
+        self._clock.clear()
 
     async def sleep(self, realistic_seconds: float) -> None:
         """Wait a provider-realistic duration, scaled by ``time_scale`` (0 = not at all)."""

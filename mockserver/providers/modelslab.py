@@ -92,7 +92,7 @@ class Plugin(Provider):
         )
         meta = job["data"]["meta"]
         if job_like:
-            await jobs.create(self.runtime, job)
+            await jobs.create(self.runtime, job, announce=bool(body.get("webhook")))
             answer = self.example_answer(call, "processing")
             answer.body.update(
                 id=int(job_id),
@@ -103,7 +103,7 @@ class Plugin(Provider):
             )
             return answer
         await self.runtime.sleep(GENERATION_SECONDS)
-        await jobs.create(self.runtime, job)
+        await jobs.create(self.runtime, job, announce=bool(body.get("webhook")))
         answer = self.example_answer(call, "success")
         answer.body.update(
             id=int(job_id),

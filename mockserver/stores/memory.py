@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import heapq
 import itertools
 import json
 import time
@@ -58,6 +59,8 @@ class MemoryStore:
         self._rule_ids = itertools.count(1)
         self._jobs: OrderedDict[tuple[str, str], Record] = OrderedDict()
         self._due: dict[str, dict[str, float]] = {}
+        self._heaps: dict[str, list[tuple[float, str]]] = {}
+        """Per provider, (at, member) in due order; an entry no longer in ``_due`` is skipped."""
         self._claimed: dict[str, dict[str, tuple[float, float]]] = {}
         self._endpoints: list[Record] = []
         self._endpoint_ids = itertools.count(1)
@@ -158,7 +161,21 @@ class MemoryStore:
     # the due index ------------------------------------------------------------------------------
     async def due_add(self, items: Sequence[Due]) -> None:
         for item in items:
-            self._due.setdefault(item.provider, {})[item.member] = item.at
+            self._schedule(item.provider, item.member, item.at)
+
+    def _schedule(self, provider: str, member: str, at: float) -> None:
+        self._due.setdefault(provider, {})[member] = at
+        heapq.heappush(self._heaps.setdefault(provider, []), (at, member))
+
+    def _first(self, provider: str) -> tuple[float, str] | None:
+        """The earliest live entry of ``provider`` (stale heap entries are dropped on the way)."""
+        heap, pending = self._heaps.get(provider, []), self._due.get(provider, {})
+        while heap:
+            at, member = heap[0]
+            if pending.get(member) == at:
+                return at, member
+            heapq.heappop(heap)
+        return None
 
     async def due_claim(self, providers: Sequence[str], now: float, *, limit: int, lease: float) -> list[Due]:
         real = time.time()
@@ -169,10 +186,12 @@ class MemoryStore:
             for member, (until, at) in list(claimed.items()):
                 if until <= real:  # its worker died holding it
                     del claimed[member]
-                    pending[member] = min(at, now)
-            for member, at in sorted(pending.items(), key=lambda item: item[1]):
-                if at > now or len(out) >= limit:
+                    self._schedule(provider, member, min(at, now))
+            while len(out) < limit:
+                first = self._first(provider)
+                if first is None or first[0] > now:
                     break
+                at, member = heapq.heappop(self._heaps[provider])
                 del pending[member]
                 claimed[member] = (real + lease, at)
                 out.append(Due.from_member(member, at))
@@ -185,11 +204,11 @@ class MemoryStore:
     async def due_release(self, items: Sequence[Due]) -> None:
         for item in items:
             if self._claimed.get(item.provider, {}).pop(item.member, None) is not None:
-                self._due.setdefault(item.provider, {})[item.member] = item.at
+                self._schedule(item.provider, item.member, item.at)
 
     async def due_next(self, providers: Sequence[str]) -> float | None:
-        times = [at for p in providers for at in self._due.get(p, {}).values()]
-        return min(times) if times else None
+        firsts = [first[0] for p in providers if (first := self._first(p)) is not None]
+        return min(firsts) if firsts else None
 
     async def due_pending(self, providers: Sequence[str]) -> int:
         return sum(len(self._due.get(p, {})) + len(self._claimed.get(p, {})) for p in providers)
