@@ -187,7 +187,10 @@ async def finish(runtime: Runtime, provider: str, job_id: str, final: str | None
     if job is None:
         return None
     if changed:
-        await runtime.store.due_add([Due("job", provider, job_id, len(job["phases"]), now)])
+        # The final event is due now; so are the earlier ones still scheduled (their handler
+        # drops them), so that nothing keeps waiting on a clock the job no longer follows.
+        steps = range(len(job["phases"]) + 1)
+        await runtime.store.due_add([Due("job", provider, job_id, step, now) for step in steps])
         runtime.wake()
     return view(job, now, scale)
 

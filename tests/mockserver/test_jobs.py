@@ -235,3 +235,45 @@ async def test_same_seed_same_ids_and_images_other_seed_other_ones() -> None:
     assert ids[1] != other_ids[1], "file URLs"
     assert ids[-1] != other_ids[-1], "Magic Hour project ids"
     assert files != other_files
+
+
+async def _upload(client: httpx.AsyncClient, data: bytes) -> str:
+    slot = (
+        await client.post(
+            "/magichour/v1/files/upload-urls",
+            json={"items": [{"type": "image", "extension": "jpg"}]},
+            headers=BEARER,
+        )
+    ).json()["items"][0]
+    assert (await client.put(slot["upload_url"], content=data)).status_code == 200
+    return str(slot["file_path"])
+
+
+async def test_an_evicted_upload_says_so_when_a_later_call_names_it() -> None:
+    async with _client(uploads_max_bytes=1500) as client:
+        first = await _upload(client, b"\xff\xd8" + b"a" * 1000)
+        second = await _upload(client, b"\xff\xd8" + b"b" * 1000)  # 2,004 bytes > 1,500: the first goes
+        kept = await client.post(CREATE, json={"assets": {"image_file_path": second}}, headers=BEARER)
+        assert kept.status_code == 200
+        gone = await client.post(CREATE, json={"assets": {"image_file_path": first}}, headers=BEARER)
+        assert gone.status_code == 400
+        assert "evicted" in gone.json()["message"]
+        assert "uploads_max_bytes" in gone.json()["message"]
+
+
+async def test_rules_and_endpoints_have_caps_that_answer_409() -> None:
+    async with _client(rules_limit=2, endpoints_limit=1) as client:
+        rule = {"provider": "modelslab", "scenario": "rate_limited"}
+        assert [(await client.post("/__mock/rules", json=rule)).status_code for _ in range(3)] == [
+            201,
+            201,
+            409,
+        ]
+        full = (await client.post("/__mock/rules", json=rule)).json()
+        assert "rules_limit" in full["detail"]
+        hook = {"url": "http://127.0.0.1:9/hook"}
+        assert (await client.post("/__mock/webhooks/endpoints", json=hook)).status_code == 201
+        refused = await client.post("/__mock/webhooks/endpoints", json=hook)
+        assert refused.status_code == 409
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "endpoints_limit" in refused.json()["detail"]

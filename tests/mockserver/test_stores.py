@@ -315,3 +315,40 @@ async def test_an_unreachable_redis_is_unavailable_not_a_hang() -> None:
         await store.journal_append({"x": 1})
     assert time.monotonic() - started < 30, "bounded by the socket timeout, never a hang"
     await store.close()
+
+
+async def test_a_whole_mock_runs_on_each_store(store: Store) -> None:
+    """Jobs, polls, a finish, webhooks with a retry, idle: the app through HTTP, on this store."""
+    import httpx
+
+    from headshot_mock.contracts.receiver import WebhookReceiver
+    from headshot_mock.mockserver import MockConfig, create_app
+
+    with WebhookReceiver(secret="whsec_s", fail_first=1) as hooks:
+        app = create_app(config=MockConfig(webhook_backoff=0, time_scale=100), store=store)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as c,
+        ):
+            await c.post("/__mock/webhooks/endpoints", json={"url": hooks.url, "secret": "whsec_s"})
+            made = await c.post(
+                "/magichour/v1/ai-headshot-generator",
+                json={"assets": {"image_file_path": "https://e.com/f.jpg"}},
+                headers={"authorization": "Bearer k"},
+            )
+            project = made.json()["id"]
+            path = f"/magichour/v1/image-projects/{project}"
+            assert (await c.get(path, headers={"authorization": "Bearer k"})).json()["status"] == "queued"
+            finished = await c.post(f"/__mock/jobs/magichour/{project}/finish")
+            assert finished.json()["state"] == "complete"
+            assert (await c.post("/__mock/idle", params={"timeout": "20"})).status_code == 204
+            assert (await c.get(path, headers={"authorization": "Bearer k"})).json()["status"] == "complete"
+            [delivery] = (await c.get("/__mock/webhooks/deliveries")).json()["deliveries"]
+            assert (delivery["event"], delivery["state"], len(delivery["attempts"])) == (
+                "image.completed",
+                "delivered",
+                2,
+            )
+            assert [d.json["type"] for d in hooks.deliveries] == ["image.completed", "image.completed"]
+            [job] = (await c.get("/__mock/jobs", params={"provider": "magichour"})).json()["jobs"]
+            assert (job["done"], job["forced"], job["polls"]) == (True, True, 2)

@@ -241,3 +241,27 @@ def test_bad_webhook_config_says_how_to_fix_it() -> None:
         MockConfig(webhooks=("ftp://x",))
     with pytest.raises(ConfigError, match="neither an IP network"):
         MockConfig(webhook_allow=("10.0.0.0/99 x",))
+
+
+async def test_shutdown_records_pending_webhooks_as_abandoned_and_ends_idle_waits() -> None:
+    import asyncio
+
+    with WebhookReceiver(fail_first=10) as hooks:
+        # The first attempt fails; the retry is due 1,000 provider seconds later (time scale 1).
+        app = create_app(config=MockConfig(time_scale=1.0, webhook_attempts=3, webhook_backoff=1000))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4010") as client:
+            async with app.router.lifespan_context(app):
+                await client.post(HEAD_SHOT, json=_modelslab(hooks.url))
+                await hooks.wait(1)
+                waiter = asyncio.create_task(client.post("/__mock/idle", params={"timeout": "60"}))
+                await asyncio.sleep(0)  # the waiter is waiting
+            # The lifespan has ended (server shutdown): the waiter answered, nothing was lost.
+            waited = await asyncio.wait_for(waiter, 5)
+            assert waited.status_code == 503
+            assert waited.json()["title"] == "Shutting down"
+            [record] = (await client.get("/__mock/webhooks/deliveries")).json()["deliveries"]
+            assert (record["state"], len(record["attempts"])) == ("abandoned", 1)
+            assert "shut down" in record["error"]
+            entries = (await client.get("/__mock/journal", params={"kind": "webhook"})).json()["entries"]
+            assert [e["state"] for e in entries] == ["retrying", "abandoned"]
