@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from headshot_mock import specs
+from headshot_mock.mockserver import page
 from headshot_mock.mockserver.control import Control, only
 from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError
@@ -63,6 +65,9 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
                     "base_url": f"{base}{mounts[pid]}{p.spec.base_path}",
                     "real_base_url": p.spec.server_url,
                     "operations": [op.operation_id for op in p.spec.operations],
+                    "docs": _docs(p.spec),
+                    "final_states": list(p.final_states),
+                    "webhook_events": list(p.webhook_events),
                 }
                 for pid, p in sorted(engine.providers.items())
             }
@@ -103,6 +108,21 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
     async def clear_rules(request: Request) -> Response:
         await control.clear_rules()
         return Response(status_code=204)
+
+    async def list_defaults(request: Request) -> Response:
+        return JSONResponse({"defaults": await control.defaults()})
+
+    async def set_default(request: Request) -> Response:
+        data = await _json(request)
+        only(data, ("provider", "scenario"), "default")
+        if "scenario" not in data:
+            raise AdminError(
+                400, "Missing scenario", "The body needs 'scenario': a name, or null for the server's."
+            )
+        scenario = data["scenario"]
+        if scenario is not None and not isinstance(scenario, str):
+            raise AdminError(400, "Bad default", f"scenario must be a name or null, got {scenario!r}.")
+        return JSONResponse(await control.set_default(_required(data, "provider"), scenario))
 
     async def list_jobs(request: Request) -> Response:
         return JSONResponse({"jobs": await control.jobs(query(request, "provider"))})
@@ -165,6 +185,8 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         ("/rules", list_rules, ["GET"]),
         ("/rules", add_rule, ["POST"]),
         ("/rules", clear_rules, ["DELETE"]),
+        ("/defaults", list_defaults, ["GET"]),
+        ("/defaults", set_default, ["POST"]),
         ("/jobs", list_jobs, ["GET"]),
         ("/jobs/{provider}/{job_id}/finish", finish_job, ["POST"]),
         ("/clock", clock, ["GET", "POST"]),
@@ -175,8 +197,20 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         ("/idle", idle, ["POST"]),
         ("/reset", reset, ["POST"]),
         ("/openapi.json", openapi, ["GET"]),
+        *page.table(engine, control, document),
     ]
     return _merge(table, guarded)
+
+
+def _docs(spec: specs.ProviderSpec) -> dict[str, list[str]]:
+    """Each operation's documentation: the URLs its ``x-source`` names (spec provenance)."""
+    sources = spec.document.get("x-provider", {}).get("sources", {})
+    out = {}
+    for op in spec.operations:
+        keys = op.definition.get("x-source", [])
+        keys = [keys] if isinstance(keys, str) else keys
+        out[op.operation_id] = [sources[key] for key in keys if key in sources]
+    return out
 
 
 def _merge(table: list[tuple[str, Endpoint, list[str]]], wrap: Callable[[Endpoint], Endpoint]) -> list[Route]:

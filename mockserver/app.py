@@ -52,16 +52,15 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     engine = Engine(runtime, providers)
     control = Control(engine)
     mounts = {pid: "" if config.root_provider else f"/{pid}" for pid in providers}
-    routes: list[BaseRoute] = [
-        *_provider_routes(engine, mounts),
-        *files.routes(runtime),
-        *admin.routes(engine, control, mounts),
-    ]
+    fixed: list[BaseRoute] = [*files.routes(runtime), *admin.routes(engine, control, mounts)]
+    routes: list[BaseRoute] = [*_provider_routes(engine, mounts), *fixed]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
         yield
+        if getattr(app.state, "watcher", None) is not None:
+            app.state.watcher.stop()
         await runtime.close()
 
     handlers = {HTTPException: _not_found(routes), StoreUnavailable: _unavailable}
@@ -70,6 +69,11 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     app.state.control = control
     app.state.runtime = runtime
     app.state.mounts = mounts
+    app.state.watcher = None
+    if config.watch and config.specs:  # --watch: reload changed spec files (mockserver/watch.py)
+        from headshot_mock.mockserver.watch import Watcher
+
+        app.state.watcher = Watcher(app, lambda: [*_provider_routes(engine, mounts), *fixed]).start()
     return app
 
 
@@ -95,10 +99,9 @@ def _provider_routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
             by_path[f"{mounts[pid]}{op.base_path}{op.path}"][op.method] = Bound.build(
                 provider, op, mounts[pid]
             )
-    return [
-        Route(path, _dispatch(engine, path, methods), methods=list(methods))
-        for path, methods in by_path.items()
-    ]
+    # A literal segment wins over a template (`/pets/mine` before `/pets/{id}`), as OpenAPI says.
+    ordered = sorted(by_path.items(), key=lambda item: [s.startswith("{") for s in item[0].split("/")])
+    return [Route(path, _dispatch(engine, path, methods), methods=list(methods)) for path, methods in ordered]
 
 
 def _dispatch(engine: Engine, path: str, methods: Mapping[str, Bound]) -> Any:
@@ -135,7 +138,7 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
 
 def scenario_books(provider_ids: tuple[str, ...]) -> dict[str, ScenarioBook]:
     """The scenarios of each provider, as its plug-in declares them (no server needed)."""
-    return {pid: ScenarioBook(specs.load(pid), plugin_for(pid).lifecycles) for pid in provider_ids}
+    return {pid: plugin_for(pid).book(specs.load(pid)) for pid in provider_ids}
 
 
 def scenario_names(config: MockConfig) -> set[str]:

@@ -73,6 +73,13 @@ class MockConfig:
     """Chaos: extra copies of every delivery (a receiver must be idempotent)."""
     webhook_reorder: bool = False
     """Chaos: deliver a job's final event before the ones that preceded it."""
+    specs: tuple[str, ...] = ()
+    """Your own OpenAPI documents to serve: ``FILE`` or ``ID=FILE`` (``specs.load_file``). With
+    specs and no ``providers``, only the specs are served; name bundled providers to add them."""
+    dynamic: bool = False
+    """Answers generated from a schema (no example) vary per request instead of per seed."""
+    watch: bool = False
+    """Reload a changed spec file without a restart (a broken edit keeps the last good one)."""
     # state and its limits (docs/scale-out.md, docs/limits-and-security.md) ---------------------
     state: str = "memory"
     """Where state lives: ``memory`` (this process) or ``redis://host:port/db`` (shared by workers)."""
@@ -98,7 +105,13 @@ class MockConfig:
     """Total bytes of uploads kept; the oldest are evicted past it."""
 
     def __post_init__(self) -> None:
-        known = specs.providers()
+        if not isinstance(self.specs, tuple):  # a list from Python (MockSession(specs=[...]))
+            object.__setattr__(self, "specs", tuple(str(s) for s in self.specs))
+        known = (*specs.providers(), *self.spec_ids)
+        if len(set(self.spec_ids)) != len(self.spec_ids):
+            raise ConfigError(
+                f"Two specs share an id ({', '.join(self.spec_ids)}): give each its own with ID=FILE."
+            )
         for provider in (*self.providers, *(() if self.root_provider is None else (self.root_provider,))):
             if provider not in known:
                 raise ConfigError(f"Unknown provider {provider!r}.{did_you_mean(provider, known)}")
@@ -150,7 +163,13 @@ class MockConfig:
     def served(self) -> tuple[str, ...]:
         if self.root_provider is not None:
             return (self.root_provider,)
-        return self.providers or specs.providers()
+        chosen = self.providers or (() if self.specs else specs.providers())
+        return (*chosen, *(i for i in self.spec_ids if i not in chosen))
+
+    @property
+    def spec_ids(self) -> tuple[str, ...]:
+        """The ids of :attr:`specs` (loading and registering each file: cached while unchanged)."""
+        return tuple(specs.load_file(path, name).id for name, path in map(specs.parse_entry, self.specs))
 
     def replace(self, **changes: Any) -> MockConfig:
         """A copy with ``changes`` applied (unknown names are refused with the valid ones)."""
@@ -255,11 +274,21 @@ def _read_file(path: Path) -> dict[str, Any]:
             f"Config file {str(path)!r} must hold a mapping of options, got {type(data).__name__}."
         )
     values = {str(k).replace("-", "_"): v for k, v in data.items()}
+    if isinstance(values.get("specs"), list | str):  # paths relative to the config file
+        entries = values["specs"].split(",") if isinstance(values["specs"], str) else values["specs"]
+        values["specs"] = tuple(_beside(path, str(e).strip()) for e in entries if str(e).strip())
     try:
         _check_names(values, f"option in {path.name}")
     except ConfigError as exc:
         raise ConfigError(str(exc)) from None
     return values
+
+
+def _beside(config: Path, entry: str) -> str:
+    name, file = specs.parse_entry(entry)
+    if not Path(file).is_absolute():
+        file = str(config.parent / file)
+    return f"{name}={file}" if name else file
 
 
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -281,7 +310,7 @@ def _coerce(name: str, value: Any) -> Any:
     """Turn strings from the environment or a file into the field's type, with a clear error."""
     default = _FIELDS[name].default
     try:
-        if name in ("providers", "webhooks", "webhook_allow"):
+        if name in ("providers", "webhooks", "webhook_allow", "specs"):
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(p.strip() for p in items if p.strip())
         if isinstance(default, bool):

@@ -109,6 +109,28 @@ class Control:
     async def clear_rules(self) -> None:
         await self._store.rules_clear()
 
+    # per-provider default scenarios ------------------------------------------------------------
+    async def defaults(self) -> list[Record]:
+        """Each served provider's default scenario: the one set for it, else the server's."""
+        chosen = await self._store.defaults()
+        out = []
+        for pid, plugin in sorted(self._engine.providers.items()):
+            server = self._runtime.config.scenario
+            server = server if server in plugin.scenarios.summaries else "success"
+            out.append({"provider": pid, "scenario": chosen.get(pid, server), "server_default": server})
+        return out
+
+    async def set_default(self, provider: str, scenario: str | None) -> Record:
+        """Calls to ``provider`` that nothing else steers answer ``scenario`` (None: the server's)."""
+        pid = self.provider(provider)
+        if scenario is not None:
+            try:
+                self._engine.providers[pid].scenarios.check(scenario, where=f"provider {pid!r}")
+            except UnknownScenario as exc:
+                raise AdminError(400, "Unknown scenario", str(exc)) from None
+        await self._store.default_set(pid, scenario)
+        return next(d for d in await self.defaults() if d["provider"] == pid)
+
     # jobs and the clock -----------------------------------------------------------------------
     async def jobs(self, provider: str | None = None) -> list[Record]:
         return await jobs.listing(self._runtime, self._optional_provider(provider))
@@ -242,7 +264,7 @@ class Control:
         return await self._store.deliveries(self._optional_provider(provider))
 
     async def reset(self) -> None:
-        """Forget the journal, rules, jobs, webhooks, files, uploads and the clock offset."""
+        """Forget the journal, rules, defaults, jobs, webhooks, files, uploads and the clock offset."""
         await self._runtime.reset()
 
 

@@ -49,6 +49,9 @@ class Bound:
     validator: RequestValidator
     credential_required: bool
     mount: str
+    secret_headers: tuple[str, ...] = ()
+    """Header and query parameter names the spec's apiKey schemes use: redacted in the journal."""
+    secret_query: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, provider: Provider, op: specs.Operation, mount: str) -> Bound:
@@ -56,21 +59,42 @@ class Bound:
         cred = spec.credential
         if cred.location == "header":
             security = op.definition.get("security", spec.document.get("security", []))
-            required = any(cred.name in requirement for requirement in security)
+            # Required when every alternative names it (an empty `{}` alternative makes it optional).
+            required = bool(cred.name and security) and all(cred.name in r for r in security)
         else:
             body = spec.resolve(op.definition.get("requestBody", {}))
             media = (body.get("content") or {}).get("application/json")
             schema = spec.resolve(media["schema"]) if media else {}
             required = cred.name in schema.get("required", ())
-        return cls(provider, op, RequestValidator(spec, op), required, mount)
+        schemes = [
+            spec.resolve(s)
+            for s in ((spec.document.get("components") or {}).get("securitySchemes") or {}).values()
+        ]
+        keys = [s for s in schemes if s.get("type") == "apiKey" and s.get("name")]
+        return cls(
+            provider,
+            op,
+            RequestValidator(spec, op),
+            required,
+            mount,
+            tuple(s["name"] for s in keys if s.get("in") == "header"),
+            tuple(s["name"] for s in keys if s.get("in") == "query"),
+        )
 
-    def credential(self, headers: Mapping[str, str], body: Any) -> str | None:
+    def credential(
+        self, headers: Mapping[str, str], body: Any, query: Mapping[str, str] | None = None
+    ) -> str | None:
         cred = self.provider.spec.credential
         if cred.location == "body":
             value = body.get(cred.name) if isinstance(body, dict) else None
             return value if isinstance(value, str) and value else None
-        scheme = self.provider.spec.document["components"]["securitySchemes"][cred.name]
+        schemes = (self.provider.spec.document.get("components") or {}).get("securitySchemes") or {}
+        scheme = self.provider.spec.resolve(schemes.get(cred.name)) if cred.name in schemes else None
+        if scheme is None:
+            return None
         if scheme.get("type") == "apiKey":
+            if scheme.get("in") == "query":
+                return (query or {}).get(scheme["name"]) or None
             return headers.get(scheme["name"].lower()) or None
         kind, _, token = headers.get("authorization", "").partition(" ")
         return token.strip() or None if kind.lower() == scheme.get("scheme", "bearer").lower() else None
@@ -102,7 +126,7 @@ class Engine:
         else:
             body, findings = bound.validator.parse_body(raw, headers.get("content-type", ""))
         findings += bound.validator.check_parameters(request.path_params, request.query_params, headers)
-        credential = bound.credential(headers, body)
+        credential = bound.credential(headers, body, request.query_params)
         level = _level(headers.get(LEVEL_HEADER), config.level)
         unusable = is_malformed(body) or too_big
         missing_key = bound.credential_required and credential is None and not unusable
@@ -197,10 +221,12 @@ class Engine:
         rule = await self.runtime.store.rule_take(book.provider, op_id) if rules else None
         if rule is not None:
             return Selection(rule["scenario"], "rule")
-        return Selection(
-            self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success",
-            "default",
-        )
+        chosen = await self.runtime.store.default_get(book.provider)
+        if chosen is None or chosen not in book.summaries:
+            chosen = (
+                self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success"
+            )
+        return Selection(chosen, "default")
 
     async def _respond(
         self,
@@ -230,7 +256,9 @@ class Engine:
             "operation": call.operation_id,
             "method": request.method,
             "path": request.scope["path"],
-            "query": request.scope["query_string"].decode("latin-1"),
+            "query": journal.redact_query(
+                request.scope["query_string"].decode("latin-1"), bound.secret_query
+            ),
             "scenario": answer.scenario,
             "scenario_source": selection.source,
             "requested_scenario": selection.scenario,
@@ -239,7 +267,7 @@ class Engine:
             "findings": [f.as_dict() for f in findings],
             "rejected": refused,
             "request": {
-                "headers": journal.redact_headers(request.headers),
+                "headers": journal.redact_headers(request.headers, bound.secret_headers),
                 "body": None if is_malformed(call.body) else journal.summarise_body(call.body, raw, secret),
             },
             "response": {"body": journal.summarise_body(answer.body, content, secret)},

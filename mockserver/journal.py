@@ -44,14 +44,28 @@ def redact(value: Any, secret_fields: Iterable[str] = ()) -> Any:
     return walk(value)
 
 
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+def redact_headers(headers: Mapping[str, str], extra: Iterable[str] = ()) -> dict[str, str]:
+    """Headers with API keys masked: the usual ones, and ``extra`` (a spec's apiKey headers)."""
+    secret = SECRET_HEADERS | {e.lower() for e in extra}
     out = {}
     for name, value in headers.items():
-        if name.lower() in SECRET_HEADERS:
+        if name.lower() in secret:
             scheme, _, token = value.partition(" ")
             value = f"{scheme} {redact_key(token)}" if token else (redact_key(value) or "")
         out[name.lower()] = value
     return out
+
+
+def redact_query(query: str, secret: Iterable[str]) -> str:
+    """A query string with the values of ``secret`` parameters (apiKey in query) masked."""
+    names = frozenset(secret)
+    if not names:
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, sep, value = part.partition("=")
+        parts.append(f"{name}={redact_key(value)}" if sep and name in names else part)
+    return "&".join(parts)
 
 
 def summarise_body(body: Any, encoded: bytes, secret_fields: Iterable[str] = ()) -> Any:

@@ -127,9 +127,15 @@ class Runtime:
         slots = asyncio.Semaphore(BATCH)
         wakeup = self._wakeup
         assert wakeup is not None
+        lease = self.config.claim_lease
+        renewed = loop.time()
         while True:
             wakeup.clear()
             try:
+                if self._running and loop.time() - renewed >= lease / 3:
+                    # Still working on them: keep the claims, so no other worker takes them over.
+                    await self.store.due_extend(list(self._running.values()), lease)
+                    renewed = loop.time()
                 now = await self.now()
                 items = await self.store.due_claim(
                     self.providers, now, limit=BATCH, lease=self.config.claim_lease
@@ -150,6 +156,8 @@ class Runtime:
             if len(items) >= BATCH:
                 continue
             delay = SHARED_POLL if self.store.shared else IDLE_SLEEP
+            if self._running:
+                delay = min(delay, lease / 3)
             if following is not None:
                 delay = min(delay, max(0.0, following - now))
             if delay > 0:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from headshot_mock import specs
+from headshot_mock.mockserver import forms
 from headshot_mock.mockserver.config import Level
 
 
@@ -65,6 +66,9 @@ class _Parameter:
     required: bool
     kind: str | None
     validator: Any
+    items: str | None = None
+    """The item type of an array parameter (``tags=a&tags=b``, or ``a,b`` when not exploded)."""
+    explode: bool = True
 
 
 class RequestValidator:
@@ -76,8 +80,10 @@ class RequestValidator:
                 name=p["name"].lower() if p["in"] == "header" else p["name"],
                 location=p["in"],
                 required=bool(p.get("required", p["in"] == "path")),
-                kind=spec.resolve(p.get("schema", {})).get("type"),
+                kind=_kind(spec.resolve(p.get("schema", {}))),
                 validator=spec.validator(p.get("schema", {})),
+                items=_kind(spec.resolve(spec.resolve(p.get("schema", {})).get("items") or {})),
+                explode=bool(p.get("explode", p.get("style", "form") == "form")),
             )
             for p in op.parameters
         )
@@ -85,8 +91,15 @@ class RequestValidator:
         self.body_required = bool(body and body.get("required"))
         content: Mapping[str, Any] = body["content"] if body else {}
         self.media_types = tuple(content)
-        media = content.get("application/json")
+        json_type = next((m for m in content if _is_json(forms.media_of(m))), "application/json")
+        media = content.get(json_type)
         self.json = media is not None
+        self._resolve = spec.resolve
+        self._forms = {
+            forms.media_of(m): (spec.resolve(c.get("schema") or {}), spec.validator(c.get("schema") or {}))
+            for m, c in content.items()
+            if forms.media_of(m) in forms.FORMS
+        }
         self._strict = spec.validator(media["schema"]) if media is not None else None
         accepted = media.get("x-accepted-schema") if media is not None else None
         self._accepted = spec.validator(accepted) if accepted is not None else None
@@ -99,11 +112,16 @@ class RequestValidator:
             if self.body_required:
                 return None, [Finding("body", "", "a request body is required", "lenient")]
             return None, []
+        media_type = forms.media_of(content_type)
+        if media_type in self._forms:
+            form = forms.parse(raw, content_type, self._forms[media_type][0], self._resolve)
+            if form is None:
+                return _MALFORMED, [Finding("body", "", f"is not a well-formed {media_type} body", "lenient")]
+            return form, []
         if not self.json:
             return raw, []
         findings = []
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        if media_type != "application/json" and not media_type.endswith("+json"):
+        if not _is_json(media_type):
             shown = media_type or "no Content-Type"
             findings.append(
                 Finding("header", "content-type", f"expected application/json, got {shown}", "strict")
@@ -115,6 +133,8 @@ class RequestValidator:
             return _MALFORMED, findings
 
     def check_body(self, body: Any) -> list[Finding]:
+        if isinstance(body, forms.FormBody):
+            return _schema_findings(self._forms[body.media_type][1], dict(body), "body", "lenient")
         if self._strict is None or body is None or body is _MALFORMED:
             return []
         if self._accepted is None:
@@ -130,14 +150,22 @@ class RequestValidator:
         self, path: Mapping[str, str], query: Mapping[str, str], headers: Mapping[str, str]
     ) -> list[Finding]:
         findings: list[Finding] = []
-        sources = {"path": path, "query": query, "header": headers, "cookie": {}}
+        sources = {"path": path, "query": query, "header": headers, "cookie": _cookies(headers)}
         for p in self._params:
             raw = sources[p.location].get(p.name)
             if raw is None:
                 if p.required:
                     findings.append(Finding(p.location, p.name, "is required", "lenient"))
                 continue
-            value = _coerce(raw, p.kind)
+            value: Any
+            if p.kind == "array":
+                getlist = getattr(sources[p.location], "getlist", None)
+                many = getlist(p.name) if getlist is not None and p.explode else [raw]
+                if len(many) == 1 and (not p.explode or p.location != "query"):
+                    many = many[0].split(",") if many[0] else []
+                value = [_coerce(v, p.items) for v in many]
+            else:
+                value = _coerce(raw, p.kind)
             findings.extend(
                 Finding(p.location, p.name, f.message, "lenient")
                 for f in _schema_findings(p.validator, value, p.location, "lenient")
@@ -157,6 +185,26 @@ _MALFORMED: Any = _Malformed()
 
 def is_malformed(body: Any) -> bool:
     return body is _MALFORMED
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _kind(schema: Any) -> str | None:
+    kind = schema.get("type") if isinstance(schema, Mapping) else None
+    if isinstance(kind, list):  # 3.1 type arrays (3.0 `nullable`): the first real type
+        kind = next((k for k in kind if k != "null"), None)
+    return kind if isinstance(kind, str) else None
+
+
+def _cookies(headers: Mapping[str, str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for part in headers.get("cookie", "").split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            found[name] = value
+    return found
 
 
 def _coerce(raw: str, kind: str | None) -> Any:

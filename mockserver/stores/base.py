@@ -93,6 +93,19 @@ class Store(Protocol):
 
     async def rules_clear(self) -> None: ...
 
+    # per-provider default scenarios -------------------------------------------------------
+    async def default_get(self, provider: str) -> str | None:
+        """The scenario set as ``provider``'s default (None: the server's default applies)."""
+        ...
+
+    async def defaults(self) -> dict[str, str]:
+        """Provider id to the default scenario set for it."""
+        ...
+
+    async def default_set(self, provider: str, scenario: str | None) -> None:
+        """Set ``provider``'s default scenario; None goes back to the server's default."""
+        ...
+
     # jobs ---------------------------------------------------------------------------------
     async def job_create(self, job: Record, due: Sequence[Due] = ()) -> None:
         """Store a new job (keyed by its ``provider`` and ``id``) and schedule ``due``, in one step."""
@@ -129,6 +142,10 @@ class Store(Protocol):
 
     async def due_done(self, item: Due, then: Sequence[Due] = ()) -> None:
         """Finish a claimed item and schedule what follows it, in one step."""
+        ...
+
+    async def due_extend(self, items: Sequence[Due], lease: float) -> None:
+        """Renew the claims on ``items`` still held (a worker still working on them)."""
         ...
 
     async def due_release(self, items: Sequence[Due]) -> None:
@@ -200,7 +217,8 @@ class Store(Protocol):
         ...
 
     async def reset(self) -> None:
-        """Forget everything: journal, rules, jobs, due work, webhooks, files, uploads, counters, clock."""
+        """Forget everything: journal, rules, default scenarios, jobs, due work, webhooks, files,
+        uploads, counters, clock."""
         ...
 
     async def close(self) -> None:

@@ -57,6 +57,7 @@ class MemoryStore:
         self._seq = itertools.count(1)
         self._rules: list[Record] = []
         self._rule_ids = itertools.count(1)
+        self._defaults: dict[str, str] = {}
         self._jobs: OrderedDict[tuple[str, str], Record] = OrderedDict()
         self._due: dict[str, dict[str, float]] = {}
         self._heaps: dict[str, list[tuple[float, str]]] = {}
@@ -127,6 +128,19 @@ class MemoryStore:
 
     async def rules_clear(self) -> None:
         self._rules.clear()
+
+    # per-provider default scenarios ---------------------------------------------------------
+    async def default_get(self, provider: str) -> str | None:
+        return self._defaults.get(provider)
+
+    async def defaults(self) -> dict[str, str]:
+        return dict(self._defaults)
+
+    async def default_set(self, provider: str, scenario: str | None) -> None:
+        if scenario is None:
+            self._defaults.pop(provider, None)
+        else:
+            self._defaults[provider] = scenario
 
     # jobs -----------------------------------------------------------------------------------
     async def job_create(self, job: Record, due: Sequence[Due] = ()) -> None:
@@ -200,6 +214,13 @@ class MemoryStore:
     async def due_done(self, item: Due, then: Sequence[Due] = ()) -> None:
         self._claimed.get(item.provider, {}).pop(item.member, None)
         await self.due_add(then)
+
+    async def due_extend(self, items: Sequence[Due], lease: float) -> None:
+        until = time.time() + lease
+        for item in items:
+            claimed = self._claimed.get(item.provider, {})
+            if item.member in claimed:
+                claimed[item.member] = (until, claimed[item.member][1])
 
     async def due_release(self, items: Sequence[Due]) -> None:
         for item in items:

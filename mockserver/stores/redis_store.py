@@ -158,6 +158,14 @@ for i = 2, #ARGV, 3 do redis.call('ZADD', KEYS[2] .. ARGV[i], ARGV[i + 2], ARGV[
 return 1
 """
 
+# KEYS: claimed prefix; ARGV: lease, then provider, member pairs
+_EXTEND = """
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1] .. ARGV[i], 'XX', expiry, ARGV[i + 1]) end
+return 1
+"""
+
 _RELEASE = """
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1]) end
 return 1
@@ -312,6 +320,7 @@ class RedisStore:
         self._claim = r.register_script(_CLAIM)
         self._done = r.register_script(_DONE)
         self._release = r.register_script(_RELEASE)
+        self._extend = r.register_script(_EXTEND)
         self._delivery_create = r.register_script(_DELIVERY_CREATE)
         self._list_add = r.register_script(_LIST_ADD)
         self._upload_put = r.register_script(_UPLOAD_PUT)
@@ -378,6 +387,24 @@ class RedisStore:
     @_guarded
     async def rules_clear(self) -> None:
         await self._redis.delete(self._k("rules"))
+
+    # per-provider default scenarios ---------------------------------------------------------
+    @_guarded
+    async def default_get(self, provider: str) -> str | None:
+        found: Any = await _ready(self._redis.hget(self._k("defaults"), provider))
+        return None if found is None else bytes(found).decode()
+
+    @_guarded
+    async def defaults(self) -> dict[str, str]:
+        found = await _ready(self._redis.hgetall(self._k("defaults")))
+        return {bytes(k).decode(): bytes(v).decode() for k, v in found.items()}
+
+    @_guarded
+    async def default_set(self, provider: str, scenario: str | None) -> None:
+        if scenario is None:
+            await _ready(self._redis.hdel(self._k("defaults"), provider))
+        else:
+            await _ready(self._redis.hset(self._k("defaults"), provider, scenario))
 
     # jobs -----------------------------------------------------------------------------------
     def _job(self, provider: str, job_id: str) -> str:
@@ -460,6 +487,12 @@ class RedisStore:
         await self._done(
             keys=[self._k("claimed", item.provider), self._k("due", "")], args=[item.member, *schedule]
         )
+
+    @_guarded
+    async def due_extend(self, items: Sequence[Due], lease: float) -> None:
+        if items:
+            pairs = [part for item in items for part in (item.provider, item.member)]
+            await self._extend(keys=[self._k("claimed", "")], args=[repr(lease), *pairs])
 
     @_guarded
     async def due_release(self, items: Sequence[Due]) -> None:

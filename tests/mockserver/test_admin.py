@@ -72,8 +72,10 @@ def check_admin_response(response: httpx.Response) -> None:
     """Raise unless ``response`` is what admin.yaml promises for its request."""
     request = response.request
     path = request.url.path
-    if not path.startswith(admin.PREFIX) or path.startswith(f"{admin.PREFIX}/files"):
-        return  # a provider call or a generated file: not the admin API
+    if not path.startswith(admin.PREFIX) or path.startswith(
+        (f"{admin.PREFIX}/files", f"{admin.PREFIX}/web/")
+    ):
+        return  # a provider call, a generated file or a file of the page: not JSON of the admin API
     assert response.status_code < 500, (
         f"{request.method} {path} failed: {response.status_code} {response.text}"
     )
@@ -192,6 +194,9 @@ def test_every_error_answer_is_a_problem_and_every_success_has_named_examples() 
             if status.startswith("4"):
                 assert list(content) == [PROBLEM], (path, method, status)
                 assert content[PROBLEM]["schema"] == {"$ref": "#/components/schemas/Problem"}
+            elif content and "page" in op["tags"]:  # the web page and its files
+                assert set(content) <= {"application/json", "text/html", "text/javascript", "text/css"}
+                assert all(media["examples"] for media in content.values()), (path, method, status)
             elif content:
                 assert list(content) == ["application/json"], (path, method, status)
                 assert content["application/json"]["examples"], (path, method, status)
@@ -233,7 +238,9 @@ async def test_openapi_json_serves_the_document(client: httpx.AsyncClient) -> No
 
 async def test_document_declares_exactly_the_methods_served(client: httpx.AsyncClient) -> None:
     for path, item in DOC["paths"].items():
-        url = "/__mock" + path.format(provider="modelslab", job_id="nope")
+        url = "/__mock" + path.format(
+            provider="modelslab", job_id="nope", seq=1, delivery_id=1, name="app.js"
+        )
         for method in METHODS:
             response = await client.request(method.upper(), url)
             if method in item:
@@ -1028,7 +1035,7 @@ async def test_reset_forgets_journal_rules_jobs_and_clock(client: httpx.AsyncCli
     ("path", "needles"),
     [
         pytest.param("/__mock/journl", ["GET /__mock/journl", "Did you mean /__mock/journal?"], id="typo"),
-        pytest.param("/__mock/", ["GET /__mock/"], id="prefix"),
+        pytest.param("/__mock/nothing", ["GET /__mock/nothing"], id="under-prefix"),
         pytest.param("/__mock/rules/1", ["GET /__mock/rules/1"], id="rule-by-id"),
     ],
 )

@@ -352,3 +352,29 @@ async def test_a_whole_mock_runs_on_each_store(store: Store) -> None:
             assert [d.json["type"] for d in hooks.deliveries] == ["image.completed", "image.completed"]
             [job] = (await c.get("/__mock/jobs", params={"provider": "magichour"})).json()["jobs"]
             assert (job["done"], job["forced"], job["polls"]) == (True, True, 2)
+
+
+async def test_default_scenarios_per_provider(store: Store) -> None:
+    assert (await store.default_get("modelslab"), await store.defaults()) == (None, {})
+    await store.default_set("modelslab", "rate_limited")
+    await store.default_set("agentai", "error")
+    await store.default_set("agentai", None)
+    assert (await store.default_get("modelslab"), await store.defaults()) == (
+        "rate_limited",
+        {"modelslab": "rate_limited"},
+    )
+    await store.reset()
+    assert await store.defaults() == {}
+
+
+async def test_a_claim_renewed_while_its_worker_works_is_not_taken_over(store: Store) -> None:
+    item = Due("job", "p", "a", 0, 1.0)
+    await store.due_add([item])
+    [held] = await store.due_claim(["p"], 1.0, limit=1, lease=0.3)
+    for _ in range(3):
+        await asyncio.sleep(0.15)
+        await store.due_extend([held], 0.3)
+        assert await store.due_claim(["p"], 1.0, limit=1, lease=0.3) == []
+    await store.due_done(held)
+    await store.due_extend([held], 0.3)  # a claim no longer held is not brought back
+    assert await store.due_pending(["p"]) == 0
