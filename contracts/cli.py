@@ -72,6 +72,25 @@ def _parser() -> _Parser:
     serve.add_argument("--journal-limit", type=int, help="journal entries kept (default 1000)")
     serve.add_argument("--public-url", metavar="URL", help="base URL for links the mock hands out")
     serve.add_argument("--config", metavar="FILE", help="YAML/JSON config file (also $HEADSHOT_MOCK_CONFIG)")
+    guard = serve.add_argument_group("security")
+    guard.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' on /__mock/ (needed to bind a non-loopback --host)",
+    )
+    guard.add_argument(
+        "--no-admin",
+        dest="admin",
+        action="store_false",
+        default=None,
+        help="serve without the admin API (/__mock/ answers 404; generated files still served)",
+    )
+    guard.add_argument(
+        "--show-secrets",
+        action="store_true",
+        default=None,
+        help="print webhook secrets at start and list them in clear in the admin API",
+    )
     own = serve.add_argument_group("your own OpenAPI documents (docs/your-own-spec.md)")
     own.add_argument(
         "--spec",
@@ -301,13 +320,20 @@ def _serve(args: argparse.Namespace) -> int:
     for endpoint in config.webhooks:
         url, _, secret = endpoint.partition("#")
         for plugin in takers:
-            signed = secret or plugin.default_secret
-            print(f"  {'webhook':<10} {url}  ({plugin.spec.title} events, signed with {signed})")
-    print(
-        f"  {'admin':<10} http://{config.host}:{config.port}/__mock/"
-        "  (web page: journal, jobs, webhooks, rules; admin API)",
-        flush=True,
-    )
+            if config.show_secrets:
+                signed = f"signed with {secret or plugin.default_secret}"
+            else:
+                signed = "signed; --show-secrets prints the secret"
+            print(f"  {'webhook':<10} {url}  ({plugin.spec.title} events, {signed})")
+    if not config.admin:
+        admin = "off (--no-admin)"
+    else:
+        token = " - needs Authorization: Bearer <--admin-token>" if config.admin_token else ""
+        admin = (
+            f"http://{config.host}:{config.port}/__mock/"
+            f"  (web page: journal, jobs, webhooks, rules; admin API){token}"
+        )
+    print(f"  {'admin':<10} {admin}", flush=True)
     if config.workers > 1:
         config.export_for_workers()
         uvicorn.run(

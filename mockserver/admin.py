@@ -22,7 +22,9 @@ from headshot_mock.mockserver import page
 from headshot_mock.mockserver.control import Control, only
 from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError
+from headshot_mock.mockserver.journal import REDACTED
 from headshot_mock.mockserver.problems import problem
+from headshot_mock.mockserver.validation import cut, parse_json
 
 PREFIX = "/__mock"
 RULE_FIELDS = ("provider", "operation", "scenario", "times")
@@ -138,8 +140,15 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
             return JSONResponse(await control.advance(seconds))
         return JSONResponse(await control.clock())
 
+    def shown(endpoint: Mapping[str, Any]) -> dict[str, Any]:
+        """Secrets stay out of admin answers (a receiver knows its own) unless --show-secrets."""
+        if engine.runtime.config.show_secrets or endpoint.get("secret") is None:
+            return dict(endpoint)
+        return {**endpoint, "secret": REDACTED}
+
     async def list_endpoints(request: Request) -> Response:
-        return JSONResponse({"endpoints": await control.endpoints(query(request, "provider"))})
+        found = await control.endpoints(query(request, "provider"))
+        return JSONResponse({"endpoints": [shown(e) for e in found]})
 
     async def add_endpoint(request: Request) -> Response:
         data = await _json(request)
@@ -150,7 +159,7 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
             events=data.get("events"),
             secret=data.get("secret"),
         )
-        return JSONResponse(endpoint, status_code=201)
+        return JSONResponse(shown(endpoint), status_code=201)
 
     async def clear_endpoints(request: Request) -> Response:
         await control.clear_endpoints()
@@ -164,7 +173,7 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         raw = "10" if raw is None else raw
         try:
             timeout = float(raw)
-        except ValueError:
+        except ValueError:  # float() takes any length: "1e400" is inf, refused by Control
             raise AdminError(400, "Bad timeout", "timeout must be a finite number of seconds >= 0.") from None
         await control.idle(timeout)
         return Response(status_code=204)
@@ -245,17 +254,19 @@ async def _json(request: Request, *, optional: bool = False) -> dict[str, Any]:
     raw = await request.body()
     if not raw and optional:
         return {}
-    try:
-        data = json.loads(raw, parse_constant=_no_constants)
-    except ValueError:
-        raise AdminError(400, "Malformed JSON", "The admin API takes a JSON object body.") from None
+    data, finding = parse_json(raw)  # the providers' parser: no NaN, 1e400, deep nesting, lone surrogates
+    if finding is not None:
+        raise AdminError(400, "Malformed JSON", f"The admin API takes a JSON object body: {finding.message}.")
     if not isinstance(data, dict):
-        raise AdminError(400, "Malformed JSON", f"Expected a JSON object, got {type(data).__name__}.")
+        kind = _JSON_TYPES.get(type(data), type(data).__name__)
+        raise AdminError(
+            400, "Malformed JSON", f"Expected a JSON object, got {kind} ({type(data).__name__})."
+        )
     return data
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+_JSON_TYPES = {type(None): "null", list: "an array", str: "a string", int: "a number", float: "a number"}
+_JSON_TYPES[bool] = "a boolean"
 
 
 def _required(data: Mapping[str, Any], name: str) -> str:
@@ -268,6 +279,8 @@ def _required(data: Mapping[str, Any], name: str) -> str:
 def _int(value: str | None, name: str) -> int | None:
     if value is None:
         return None
-    if not (value.isascii() and value.isdigit()):
-        raise AdminError(400, f"Bad {name}", f"{name} must be a whole number, got {value!r}.")
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise AdminError(
+            400, f"Bad {name}", f"{name} must be a whole number below 10**18, got {cut(value)!r}."
+        )
     return int(value)

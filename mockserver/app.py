@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -21,6 +22,7 @@ from headshot_mock.mockserver.config import MockConfig
 from headshot_mock.mockserver.control import Control
 from headshot_mock.mockserver.engine import Bound, Engine
 from headshot_mock.mockserver.errors import StoreUnavailable, UnknownScenario
+from headshot_mock.mockserver.guard import Guard
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers import plugin_for
 from headshot_mock.mockserver.providers.base import Provider
@@ -63,8 +65,12 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
             app.state.watcher.stop()
         await runtime.close()
 
-    handlers = {HTTPException: _not_found(routes), StoreUnavailable: _unavailable}
-    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _not_found(routes), StoreUnavailable: _unavailable},
+        middleware=[Middleware(Guard, runtime=runtime)],
+        lifespan=lifespan,
+    )
     app.state.engine = engine
     app.state.control = control
     app.state.runtime = runtime

@@ -15,16 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 
 from headshot_mock import specs
 from headshot_mock.mockserver.errors import ConfigError
+from headshot_mock.mockserver.targets import AllowList, parse_url
 from headshot_mock.specs.errors import did_you_mean
 
 Level = Literal["strict", "lenient"]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 LEVELS: tuple[Level, ...] = ("strict", "lenient")
 ENV_PREFIX = "HEADSHOT_MOCK_"
 WORKER_CONFIG = f"{ENV_PREFIX}WORKER_CONFIG"
@@ -56,8 +55,16 @@ class MockConfig:
     journal_limit: int = 1000
     """Journal entries kept; the oldest are dropped."""
     public_url: str | None = None
-    """Base URL to put in generated links (file, fetch, upload URLs); default: the request's."""
-    webhooks: tuple[str, ...] = ()
+    """Base URL to put in generated links (file, fetch, upload URLs); default: the request's.
+    Its host is also one of the names the mock answers to (see ``guard.py``)."""
+    admin: bool = True
+    """Serve the admin API under ``/__mock/`` (``--no-admin``: only providers and their files)."""
+    admin_token: str | None = dataclasses.field(default=None, repr=False)
+    """When set, every ``/__mock/`` route requires ``Authorization: Bearer <token>``. Required
+    to bind anything but a loopback address (unless ``admin`` is off)."""
+    show_secrets: bool = False
+    """List webhook secrets in clear in the admin API and print them at start."""
+    webhooks: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # may hold URL#secret
     """Webhook endpoints registered at start (Magic Hour): ``URL`` or ``URL#secret``, all events."""
     webhook_allow: tuple[str, ...] = ("127.0.0.0/8", "::1", "localhost")
     """Where webhooks may go: IP networks and host names. Anything else is refused and recorded."""
@@ -129,6 +136,15 @@ class MockConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.webhook_attempts < 0 or self.webhook_duplicates < 0:
             raise ConfigError("webhook_attempts and webhook_duplicates must be >= 0")
+        if self.admin_token is not None and (not self.admin_token or not self.admin_token.isprintable()):
+            raise ConfigError("admin_token must be a non-empty printable string")
+        if self.admin and self.admin_token is None and not is_loopback(self.host):
+            raise ConfigError(
+                f"Binding {self.host!r} would open the admin API (/__mock/: reset, rules, journal, "
+                "clock) to the network. Pass --admin-token TOKEN (or HEADSHOT_MOCK_ADMIN_TOKEN, or "
+                "admin_token in the config file) so that /__mock/ requires 'Authorization: Bearer "
+                "TOKEN', or --no-admin to serve the providers without it."
+            )
         parse_allow(self.webhook_allow)
         for name in (
             "workers",
@@ -143,7 +159,7 @@ class MockConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.claim_lease <= 0:
             raise ConfigError(f"claim_lease must be > 0 seconds, got {self.claim_lease}")
-        if self.state != "memory" and urlsplit(self.state).scheme not in ("redis", "rediss", "unix"):
+        if self.state != "memory" and self.state.partition("://")[0] not in ("redis", "rediss", "unix"):
             raise ConfigError(
                 f"state must be 'memory' or a Redis URL (redis://host:port/db), got {self.state!r}."
             )
@@ -221,29 +237,31 @@ class MockConfig:
         return cls(**{k: _coerce(k, v) for k, v in values.items()})
 
 
-def parse_allow(entries: tuple[str, ...]) -> tuple[tuple[Network, ...], frozenset[str]]:
-    networks: list[Network] = []
-    names: set[str] = set()
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            if not entry or "/" in entry or " " in entry:
-                raise ConfigError(
-                    f"webhook_allow entry {entry!r} is neither an IP network (127.0.0.0/8) nor a host name"
-                ) from None
-            names.add(entry.lower())
-    return tuple(networks), frozenset(names)
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 with or without brackets) is this machine only."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_allow(entries: tuple[str, ...]) -> AllowList:
+    """The webhook allow-list; an entry that cannot be parsed is a :class:`ConfigError` (targets.py)."""
+    return AllowList(entries)
 
 
 def parse_endpoint(text: str) -> tuple[str, str | None]:
     """``URL`` or ``URL#secret`` → (url, secret)."""
     url, _, secret = text.partition("#")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parse_url(url)
+    except ConfigError as exc:
         raise ConfigError(
-            f"Webhook endpoint {text!r} must be an http(s) URL, optionally followed by #secret."
-        )
+            f"Webhook endpoint: {exc} (write an http(s) URL, optionally followed by #secret)"
+        ) from None
     return url, secret or None
 
 

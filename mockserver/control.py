@@ -22,9 +22,12 @@ from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError, ConfigError, UnknownScenario
 from headshot_mock.mockserver.runtime import ShuttingDown
 from headshot_mock.mockserver.stores import Record
+from headshot_mock.mockserver.validation import cut
 from headshot_mock.specs.errors import did_you_mean
 
-JOURNAL_KINDS = ("request", "webhook")
+JOURNAL_KINDS = ("request", "webhook", "error")
+MAX_CLOCK_OFFSET = 100 * 365.25 * 86400
+"""How far the mock clock may run ahead of real time (past that, dates stop being printable)."""
 
 
 class Control:
@@ -87,6 +90,14 @@ class Control:
         """The next ``times`` calls (None: every call) of ``operation`` (None: any) answer ``scenario``."""
         pid = self.provider(provider)
         plugin = self._engine.providers[pid]
+        if operation is not None and (not isinstance(operation, str) or not operation):
+            raise AdminError(
+                400,
+                "Bad rule",
+                f"operation must be an operationId or null (any), got {cut(repr(operation))}.",
+            )
+        if not isinstance(scenario, str):
+            raise AdminError(400, "Bad rule", f"scenario must be a scenario name, got {cut(repr(scenario))}.")
         if operation is not None:
             try:
                 plugin.spec.operation(operation)
@@ -139,7 +150,7 @@ class Control:
         """End a job now, in its own final state or ``state``; webhooks fire as they would."""
         pid = self.provider(provider)
         plugin = self._engine.providers[pid]
-        if state is not None and state not in plugin.final_states:
+        if state is not None and (not isinstance(state, str) or state not in plugin.final_states):
             hint = did_you_mean(str(state), plugin.final_states)
             raise AdminError(400, "Unknown final state", f"{pid} jobs end in one of them.{hint}")
         current = await jobs.get(self._runtime, pid, job_id)
@@ -174,11 +185,21 @@ class Control:
         if (
             not isinstance(seconds, int | float)
             or isinstance(seconds, bool)
-            or not math.isfinite(seconds)
-            or seconds < 0
+            or not 0 <= seconds <= MAX_CLOCK_OFFSET
         ):
             raise AdminError(
-                400, "Bad clock call", f"advance must be a number of seconds >= 0, got {seconds!r}."
+                400,
+                "Bad clock call",
+                f"advance must be a number of seconds from 0 to {MAX_CLOCK_OFFSET:.0f} (100 years), "
+                f"got {cut(repr(seconds))}.",
+            )
+        offset = await self._store.clock_offset()
+        if offset + seconds > MAX_CLOCK_OFFSET:
+            raise AdminError(
+                400,
+                "Bad clock call",
+                f"the clock is already {offset:.0f} s ahead; it goes at most {MAX_CLOCK_OFFSET:.0f} s "
+                "(100 years) ahead of real time. POST /__mock/reset sets it back.",
             )
         await self._runtime.advance(float(seconds))
         return await self.clock()

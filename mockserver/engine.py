@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,9 +26,7 @@ from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
 from headshot_mock.mockserver.runtime import Runtime, iso
 from headshot_mock.mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
-from headshot_mock.mockserver.validation import Finding, RequestValidator, is_malformed
-
-log = logging.getLogger("headshot_mock")
+from headshot_mock.mockserver.validation import Finding, RequestValidator, cut, is_malformed
 
 MAX_BODY = 32 * 1024 * 1024
 """Largest request body read (uploads and data-URI images included); larger ones are refused."""
@@ -113,9 +110,8 @@ class Engine:
             return problem(exc.status, exc.title, exc.detail)
         except StoreUnavailable as exc:
             return problem(503, "State store unavailable", f"{exc} The mock answers again once it is back.")
-        except Exception:  # the mock's own failure: say so, never a stack trace to the client
-            log.exception("headshot-mock failed on %s %s", request.method, request.url.path)
-            return problem(500, "headshot-mock internal error", "The mock itself failed; see its log.")
+        # Anything else is the mock's own failure: the outermost guard (guard.py) journals it
+        # with an id and answers 500 problem+json.
 
     async def _handle(self, request: Request, bound: Bound, started: float) -> Response:
         provider, op, config = bound.provider, bound.op, self.runtime.config
@@ -132,7 +128,7 @@ class Engine:
         missing_key = bound.credential_required and credential is None and not unusable
         # A call refused before any scenario could answer it does not use up an admin rule.
         selection = await self._select(request, bound, credential, rules=not (unusable or missing_key))
-        if not unusable:
+        if not unusable and raw:  # a JSON null, array or scalar is checked like any body sent
             findings += bound.validator.check_body(body)
         if missing_key:
             findings.append(
@@ -204,13 +200,14 @@ class Engine:
                 return Selection(_checked(book, wanted["example"], where), "prefer")
             if "code" in wanted:
                 code = wanted["code"]
-                name = book.by_status(op_id, int(code)) if code.isascii() and code.isdigit() else None
+                status = code.isascii() and code.isdigit() and len(code) == 3
+                name = book.by_status(op_id, int(code)) if status else None
                 if name is None:
                     statuses = sorted({ex.status for ex in book.examples(op_id).values()})
                     raise AdminError(
                         400,
                         "No example for the preferred status",
-                        f"{op_id} has no response example with status {code}; "
+                        f"{op_id} has no response example with status {cut(code)}; "
                         f"it has {', '.join(map(str, statuses))}.",
                     )
                 return Selection(name, "prefer")
@@ -257,7 +254,7 @@ class Engine:
             "method": request.method,
             "path": request.scope["path"],
             "query": journal.redact_query(
-                request.scope["query_string"].decode("latin-1"), bound.secret_query
+                request.scope["query_string"].decode("latin-1"), (*secret, *bound.secret_query)
             ),
             "scenario": answer.scenario,
             "scenario_source": selection.source,
@@ -273,7 +270,7 @@ class Engine:
             "response": {"body": journal.summarise_body(answer.body, content, secret)},
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
-        seq = await self.runtime.store.journal_append(entry)
+        seq = await self.runtime.store.journal_append(journal.sanitise(entry))
         headers = {
             **answer.headers,
             "x-mock-scenario": str(answer.scenario),
@@ -317,7 +314,7 @@ def _level(value: str | None, default: Level) -> Level:
         raise AdminError(
             400,
             "Unknown validation level",
-            f"{LEVEL_HEADER} must be one of {', '.join(LEVELS)}, got {value!r}.",
+            f"{LEVEL_HEADER} must be one of {', '.join(LEVELS)}, got {cut(value)!r}.",
         )
     return value
 
@@ -326,7 +323,7 @@ def _checked(book: Any, name: str, where: str) -> str:
     try:
         return str(book.check(name, where=where))
     except UnknownScenario as exc:
-        raise AdminError(400, "Unknown scenario", str(exc)) from None
+        raise AdminError(400, "Unknown scenario", cut(str(exc))) from None
 
 
 def _header_text(text: str) -> str:

@@ -12,13 +12,31 @@ at the strict level, reported at the lenient one).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from headshot_mock import specs
 from headshot_mock.mockserver import forms
 from headshot_mock.mockserver.config import Level
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects a JSON body may have (no provider schema needs 5)."""
+MESSAGE_LIMIT = 300
+"""Longest finding message kept; longer ones (a whole body echoed back) are cut."""
+_LONG_TOKEN = re.compile(r"[^\s\"',:]{120,}")
+"""A run long enough to be a base64 image or a key: shown as its head and its length."""
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_DIGITS_EXACT = 300
+"""JSON integers with up to this many digits are taken as they are; longer ones must fit a double."""
+
+
+def cut(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` with long runs (base64, keys) replaced by their head and size, and capped."""
+    text = _LONG_TOKEN.sub(lambda m: f"{m[0][:12]}…({len(m[0])} chars)", text)
+    return text if len(text) <= limit else f"{text[: limit - 20]}…({len(text)} chars)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +49,17 @@ class Finding:
     level: Level
     """The weakest level that rejects it: ``lenient`` findings are rejected by both levels."""
 
+    def __post_init__(self) -> None:
+        # Findings travel in answers, headers and the journal: never a whole image or key.
+        for name in ("field", "message"):
+            text = getattr(self, name)
+            if not _is_text(text):  # a key with a lone surrogate: shown escaped
+                text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+            object.__setattr__(self, name, cut(text) if len(text) > 120 else text)
+
     def __str__(self) -> str:
-        where = f"{self.location}.{self.field}" if self.field else self.location
+        sep = "" if self.field.startswith("[") else "."
+        where = f"{self.location}{sep}{self.field}" if self.field else self.location
         return f"{where}: {self.message}"
 
     def rejected_at(self, level: Level) -> bool:
@@ -50,13 +77,29 @@ def dotted(path: Any) -> str:
 
 
 def _schema_findings(
-    validator: Any, value: Any, location: str, level: Level, prefix: str = ""
+    validator: Any, value: Any, location: str, level: Level, secrets: frozenset[str] = frozenset()
 ) -> list[Finding]:
     findings = []
-    for error in validator.iter_errors(value):
+    try:
+        errors = list(validator.iter_errors(value))
+    except ValueError as exc:  # the validator's own recursion limit (deeper than MAX_DEPTH got here)
+        return [Finding(location, "", f"cannot be validated: {exc}", "lenient")]
+    for error in errors:
         field = dotted(error.instance_path)
-        findings.append(Finding(location, f"{prefix}{field}" if prefix else field, error.message, level))
+        message = error.message
+        if error.instance_path and error.instance_path[0] in secrets:
+            # A credential sent with the wrong type: say so without echoing it.
+            shown = _shown(error.instance)
+            message = message.replace(shown, "the value", 1) if shown in message else "is not valid"
+        findings.append(Finding(location, field, message, level))
     return findings
+
+
+def _shown(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except ValueError:
+        return repr(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +146,8 @@ class RequestValidator:
         self._strict = spec.validator(media["schema"]) if media is not None else None
         accepted = media.get("x-accepted-schema") if media is not None else None
         self._accepted = spec.validator(accepted) if accepted is not None else None
+        cred = spec.credential
+        self._secrets = frozenset({cred.name} if cred.location == "body" else ())
 
     def parse_body(self, raw: bytes, content_type: str) -> tuple[Any, list[Finding]]:
         """The body as the operation expects it (parsed JSON, or the raw bytes), and its findings."""
@@ -126,21 +171,26 @@ class RequestValidator:
             findings.append(
                 Finding("header", "content-type", f"expected application/json, got {shown}", "strict")
             )
-        try:
-            return json.loads(raw), findings
-        except (ValueError, RecursionError) as exc:
-            findings.append(Finding("body", "", f"malformed JSON: {exc}", "lenient"))
+        body, problem = parse_json(raw)
+        if problem is not None:
+            findings.append(problem)
             return _MALFORMED, findings
+        return body, findings
 
     def check_body(self, body: Any) -> list[Finding]:
+        """Schema findings for a body that was sent and parsed (a JSON ``null``, array or scalar
+        included: where the schema wants an object, they are findings like any other)."""
         if isinstance(body, forms.FormBody):
-            return _schema_findings(self._forms[body.media_type][1], dict(body), "body", "lenient")
-        if self._strict is None or body is None or body is _MALFORMED:
+            return _schema_findings(
+                self._forms[body.media_type][1], dict(body), "body", "lenient", self._secrets
+            )
+        if self._strict is None or body is _MALFORMED or isinstance(body, bytes):
             return []
+        secrets = self._secrets
         if self._accepted is None:
-            return _schema_findings(self._strict, body, "body", "lenient")
-        accepted = _schema_findings(self._accepted, body, "body", "lenient")
-        strict = _schema_findings(self._strict, body, "body", "strict")
+            return _schema_findings(self._strict, body, "body", "lenient", secrets)
+        accepted = _schema_findings(self._accepted, body, "body", "lenient", secrets)
+        strict = _schema_findings(self._strict, body, "body", "strict", secrets)
         if not accepted:
             return strict
         seen = {(f.field, f.message) for f in accepted}
@@ -171,6 +221,84 @@ class RequestValidator:
                 for f in _schema_findings(p.validator, value, p.location, "lenient")
             )
         return findings
+
+
+class _Refused(ValueError):
+    """A JSON value Python would parse but no provider can take (NaN, 1e400, 10**400)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"the number {cut(text)} is out of range (larger than a double)")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) <= _DIGITS_EXACT:
+        return int(text)
+    if len(text.lstrip("-")) > 309:  # past 1.8e308 whatever the digits: no double holds it
+        raise _Refused(f"the integer of {len(text)} digits is out of range (larger than a double)")
+    value = int(text)
+    if abs(value) >= 2**1024:
+        raise _Refused(f"the integer of {len(text)} digits is out of range (larger than a double)")
+    return value
+
+
+def parse_json(raw: bytes | str) -> tuple[Any, Finding | None]:
+    """Parse a JSON request body as providers do: the value, or ``(None, finding)`` naming why not.
+
+    Refused beyond what :func:`json.loads` refuses: ``NaN``/``Infinity``, numbers outside a double's
+    range, nesting deeper than :data:`MAX_DEPTH`, and lone UTF-16 surrogates (``"\\ud800"``),
+    which are not Unicode text and cannot be stored, validated or echoed.
+    """
+    try:
+        value = json.loads(
+            raw, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+        )
+    except _Refused as exc:
+        return None, Finding("body", "", f"malformed JSON: {exc}", "lenient")
+    except RecursionError:
+        return None, Finding("body", "", f"malformed JSON: nested deeper than {MAX_DEPTH} levels", "lenient")
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        return None, Finding("body", "", f"malformed JSON: {exc}", "lenient")
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    deep = data.count(b"[") + data.count(b"{") > MAX_DEPTH
+    if deep or _SURROGATE_ESCAPE.search(data):
+        for path, node, depth in _walk(value):
+            if depth > MAX_DEPTH:
+                message = f"malformed JSON: nested deeper than {MAX_DEPTH} levels"
+                return None, Finding("body", dotted(path[:8]), message, "lenient")
+            if isinstance(node, str) and not _is_text(node):
+                message = "holds a lone UTF-16 surrogate escape (\\ud800-\\udfff): not Unicode text"
+                return None, Finding("body", dotted(path), message, "lenient")
+    return value, None
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _walk(value: Any) -> Iterator[tuple[list[Any], Any, int]]:
+    """Every node of a JSON value (object keys included, as strings), depth first, no recursion."""
+    stack: list[tuple[list[Any], Any, int]] = [([], value, 0)]
+    while stack:
+        path, node, depth = stack.pop()
+        yield path, node, depth
+        if isinstance(node, dict):
+            for key, item in node.items():
+                yield [*path, key], key, depth + 1
+                stack.append(([*path, key], item, depth + 1))
+        elif isinstance(node, list):
+            stack.extend(([*path, i], item, depth + 1) for i, item in enumerate(node))
 
 
 class _Malformed:
@@ -210,10 +338,10 @@ def _cookies(headers: Mapping[str, str]) -> dict[str, str]:
 def _coerce(raw: str, kind: str | None) -> Any:
     """Parameters arrive as text; give the schema the type it describes when the text allows."""
     try:
-        if kind == "integer":
+        if kind == "integer" and len(raw) <= _DIGITS_EXACT:
             return int(raw)
-        if kind == "number":
-            return float(raw)
+        if kind == "number" and math.isfinite(value := float(raw)):
+            return value
     except ValueError:
         return raw
     if kind == "boolean" and raw in ("true", "false"):

@@ -15,10 +15,8 @@ One HTTP client (per event loop) sends every delivery; it is closed with the run
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from headshot_mock.mockserver.config import parse_allow
 from headshot_mock.mockserver.runtime import Outgoing, Runtime, iso
@@ -36,19 +34,11 @@ OPEN = ("pending", "retrying", "held")
 class Dispatcher:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._networks, self._names = parse_allow(runtime.config.webhook_allow)
+        self._allow = parse_allow(runtime.config.webhook_allow)
         self._client: httpx.AsyncClient | None = None
 
     def allowed(self, url: str) -> bool:
-        try:
-            host = (urlsplit(url).hostname or "").lower()
-        except ValueError:
-            return False
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return host in self._names
-        return any(address in network for network in self._networks)
+        return self._allow.refusal(url) is None
 
     async def send(self, outgoing: Outgoing) -> None:
         config = self.runtime.config
@@ -68,11 +58,10 @@ class Dispatcher:
             "copy": 0,
         }
         key = f"{outgoing.provider}|{outgoing.group}|{outgoing.event}|{outgoing.key or outgoing.url}"
-        if not self.allowed(outgoing.url):
-            host = _host(outgoing.url)
-            allowed = ", ".join(config.webhook_allow)
+        refusal = self._allow.refusal(outgoing.url)  # host and port; malformed URLs too
+        if refusal is not None:
             record["state"] = "refused"
-            record["error"] = f"{host!r} is not in webhook_allow ({allowed}); add it with --webhook-allow"
+            record["error"] = refusal
             stored, new = await store.delivery_create(key, record)
             if new:
                 await self._journal(stored, None)
@@ -203,10 +192,3 @@ class Dispatcher:
                 "latency_ms": None if outcome is None else outcome["latency_ms"],
             }
         )
-
-
-def _host(url: str) -> str | None:
-    try:
-        return urlsplit(url).hostname
-    except ValueError:
-        return url
