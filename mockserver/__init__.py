@@ -17,14 +17,20 @@ if TYPE_CHECKING:
     from headshot_mock.mockserver.app import MockApp, base_urls, create_app, scenario_books, scenario_names
     from headshot_mock.mockserver.config import LEVELS, Level, MockConfig
     from headshot_mock.mockserver.control import Control
-    from headshot_mock.mockserver.errors import AdminError, ConfigError, MockError, UnknownScenario
+    from headshot_mock.mockserver.errors import (
+        AdminError,
+        ConfigError,
+        MockError,
+        StoreUnavailable,
+        UnknownScenario,
+    )
     from headshot_mock.mockserver.images import Recipe
     from headshot_mock.mockserver.images import render as render_image
     from headshot_mock.mockserver.providers import Provider, plugin_for
     from headshot_mock.mockserver.scenarios import ScenarioBook
     from headshot_mock.mockserver.server import BackgroundServer
     from headshot_mock.mockserver.signing import InvalidSignature, verify_magichour
-    from headshot_mock.mockserver.store import MemoryStore, Store
+    from headshot_mock.mockserver.stores import MemoryStore, RedisStore, Store
     from headshot_mock.mockserver.validation import Finding
 
 # Names are imported on first use: the CLI and the pytest plugin load this package, and a
@@ -38,14 +44,16 @@ _HOMES = {
     "InvalidSignature": ("headshot_mock.mockserver.signing", "InvalidSignature"),
     "LEVELS": ("headshot_mock.mockserver.config", "LEVELS"),
     "Level": ("headshot_mock.mockserver.config", "Level"),
-    "MemoryStore": ("headshot_mock.mockserver.store", "MemoryStore"),
+    "MemoryStore": ("headshot_mock.mockserver.stores", "MemoryStore"),
+    "RedisStore": ("headshot_mock.mockserver.stores", "RedisStore"),
+    "StoreUnavailable": ("headshot_mock.mockserver.errors", "StoreUnavailable"),
     "MockApp": ("headshot_mock.mockserver.app", "MockApp"),
     "MockConfig": ("headshot_mock.mockserver.config", "MockConfig"),
     "MockError": ("headshot_mock.mockserver.errors", "MockError"),
     "Provider": ("headshot_mock.mockserver.providers", "Provider"),
     "Recipe": ("headshot_mock.mockserver.images", "Recipe"),
     "ScenarioBook": ("headshot_mock.mockserver.scenarios", "ScenarioBook"),
-    "Store": ("headshot_mock.mockserver.store", "Store"),
+    "Store": ("headshot_mock.mockserver.stores", "Store"),
     "UnknownScenario": ("headshot_mock.mockserver.errors", "UnknownScenario"),
     "base_urls": ("headshot_mock.mockserver.app", "base_urls"),
     "create_app": ("headshot_mock.mockserver.app", "create_app"),
@@ -70,8 +78,10 @@ __all__ = [
     "MockError",
     "Provider",
     "Recipe",
+    "RedisStore",
     "ScenarioBook",
     "Store",
+    "StoreUnavailable",
     "UnknownScenario",
     "base_urls",
     "create_app",

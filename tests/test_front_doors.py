@@ -9,7 +9,13 @@ import pytest
 
 @pytest.mark.parametrize(
     "package",
-    ["headshot_mock", "headshot_mock.specs", "headshot_mock.mockserver", "headshot_mock.contracts"],
+    [
+        "headshot_mock",
+        "headshot_mock.specs",
+        "headshot_mock.mockserver",
+        "headshot_mock.mockserver.stores",
+        "headshot_mock.contracts",
+    ],
 )
 def test_all_is_honest(package: str) -> None:
     module = importlib.import_module(package)
@@ -80,3 +86,15 @@ def test_contracts_uses_only_the_mockservers_front_door() -> None:
             ):
                 reached.append(f"{path.name}:{node.lineno}: .state.{node.attr}")
     assert reached == []
+
+
+def test_serving_does_not_import_redis_unless_asked() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from headshot_mock.mockserver import create_app; create_app(); "
+        "print('redis' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"
