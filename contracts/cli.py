@@ -102,6 +102,22 @@ def _parser() -> _Parser:
         help="chaos: deliver a job's final event before the earlier ones",
     )
 
+    limits = serve.add_argument_group("connections")
+    limits.add_argument(
+        "--body-timeout", type=float, help="seconds a request body may stall before a 408 (default 10)"
+    )
+    limits.add_argument(
+        "--header-timeout", type=float, help="seconds to send a request's headers (default 10)"
+    )
+    limits.add_argument(
+        "--keepalive-timeout", type=float, help="seconds an idle connection stays open (default 5)"
+    )
+    limits.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        help="seconds after SIGTERM before the rest is cancelled (default 3)",
+    )
+
     scenarios = commands.add_parser("scenarios", help="list the scenarios of each provider")
     scenarios.add_argument("--provider", metavar="ID", help="only this provider")
 
@@ -190,9 +206,8 @@ def _check_scenario(config: MockConfig) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from headshot_mock.mockserver.app import base_urls, create_app
+    from headshot_mock.mockserver.server import serve
 
     config = config_from(args)
     app = create_app(config=config)
@@ -213,7 +228,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"  {'admin':<10} http://{config.host}:{config.port}/__mock/  (journal, rules, jobs, clock, reset)",
         flush=True,
     )
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    serve(app, config)
     return 0
 
 

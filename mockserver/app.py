@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -19,6 +20,7 @@ from headshot_mock import specs
 from headshot_mock.mockserver import admin, files
 from headshot_mock.mockserver.config import MockConfig
 from headshot_mock.mockserver.control import Control
+from headshot_mock.mockserver.deadlines import Deadlines, Guard
 from headshot_mock.mockserver.engine import Bound, Engine
 from headshot_mock.mockserver.errors import UnknownScenario
 from headshot_mock.mockserver.problems import problem
@@ -54,16 +56,24 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
         *admin.routes(engine, control, mounts),
     ]
 
+    deadlines = Deadlines(body_timeout=config.body_timeout)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await runtime.close()
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found(routes)}, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _not_found(routes)},
+        lifespan=lifespan,
+        middleware=[Middleware(Guard, deadlines=deadlines)],
+    )
     app.state.engine = engine
     app.state.control = control
     app.state.runtime = runtime
     app.state.mounts = mounts
+    app.state.deadlines = deadlines
     return app
 
 

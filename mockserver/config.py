@@ -71,6 +71,14 @@ class MockConfig:
     """Chaos: extra copies of every delivery (a receiver must be idempotent)."""
     webhook_reorder: bool = False
     """Chaos: deliver a job's final event before the ones that preceded it."""
+    body_timeout: float = 10.0
+    """Seconds a request body may pause between two chunks before the mock answers 408 (0 = never)."""
+    header_timeout: float = 10.0
+    """Seconds a connection has to send a request's headers (slowloris; 0 = no limit; served only)."""
+    keepalive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection stays open (served only)."""
+    shutdown_timeout: float = 3.0
+    """Seconds after SIGTERM before whatever still runs is cancelled (served only)."""
 
     def __post_init__(self) -> None:
         known = specs.providers()
@@ -86,7 +94,15 @@ class MockConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.journal_limit < 1:
             raise ConfigError(f"journal_limit must be >= 1, got {self.journal_limit}")
-        for name in ("webhook_timeout", "webhook_backoff", "webhook_delay"):
+        for name in (
+            "webhook_timeout",
+            "webhook_backoff",
+            "webhook_delay",
+            "body_timeout",
+            "header_timeout",
+            "keepalive_timeout",
+            "shutdown_timeout",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.webhook_attempts < 0 or self.webhook_duplicates < 0:
