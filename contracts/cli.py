@@ -68,6 +68,9 @@ def _parser() -> _Parser:
         "--timeout-seconds", type=float, help="how long `timeout` holds a request (default 120)"
     )
     serve.add_argument("--journal-limit", type=int, help="journal entries kept (default 1000)")
+    serve.add_argument(
+        "--journal-entry-bytes", type=int, help="bytes one journal entry may hold (default 65536)"
+    )
     serve.add_argument("--public-url", metavar="URL", help="base URL for links the mock hands out")
     serve.add_argument("--config", metavar="FILE", help="YAML/JSON config file (also $HEADSHOT_MOCK_CONFIG)")
     hooks = serve.add_argument_group("webhooks")

@@ -53,6 +53,8 @@ class MockConfig:
     """How long the ``timeout`` scenario holds a request (past any sane client timeout)."""
     journal_limit: int = 1000
     """Journal entries kept; the oldest are dropped."""
+    journal_entry_bytes: int = 64 * 1024
+    """Bytes one journal entry may hold: larger headers and bodies are cut there, with a marker."""
     public_url: str | None = None
     """Base URL to put in generated links (file, fetch, upload URLs); default: the request's."""
     webhooks: tuple[str, ...] = ()
@@ -94,6 +96,8 @@ class MockConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.journal_limit < 1:
             raise ConfigError(f"journal_limit must be >= 1, got {self.journal_limit}")
+        if self.journal_entry_bytes < 1024:
+            raise ConfigError(f"journal_entry_bytes must be >= 1024, got {self.journal_entry_bytes}")
         for name in (
             "webhook_timeout",
             "webhook_backoff",

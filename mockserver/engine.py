@@ -222,25 +222,28 @@ class Engine:
         else:
             content = json.dumps(answer.body, separators=(",", ":"), ensure_ascii=False).encode()
         secret = (bound.provider.spec.credential.name,)
+        budget = self.runtime.config.journal_entry_bytes
         entry = {
             "time": iso(await self.runtime.now()),
             "provider": call.provider,
             "operation": call.operation_id,
             "method": request.method,
-            "path": request.scope["path"],
-            "query": request.scope["query_string"].decode("latin-1"),
+            "path": journal.cut_text(request.scope["path"], budget // 8),
+            "query": journal.cut_text(request.scope["query_string"].decode("latin-1"), budget // 8),
             "scenario": answer.scenario,
             "scenario_source": selection.source,
             "requested_scenario": selection.scenario,
             "level": level,
             "status": answer.status,
-            "findings": [f.as_dict() for f in findings],
+            "findings": journal.bounded_findings([f.as_dict() for f in findings], budget),
             "rejected": refused,
             "request": {
-                "headers": journal.redact_headers(request.headers),
-                "body": None if is_malformed(call.body) else journal.summarise_body(call.body, raw, secret),
+                "headers": journal.redact_headers(request.headers, budget),
+                "body": None
+                if is_malformed(call.body)
+                else journal.summarise_body(call.body, raw, secret, budget),
             },
-            "response": {"body": journal.summarise_body(answer.body, content, secret)},
+            "response": {"body": journal.summarise_body(answer.body, content, secret, budget)},
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         seq = await self.runtime.store.journal_append(entry)

@@ -3,15 +3,25 @@
 A recipe is (seed, index, width, height, format). The picture is a simple head-and-shoulders
 silhouette on a gradient whose colours, pose and framing come from the seed, so two seeds give
 visibly different images and a viewer can tell one variation from the next.
+
+Rendering a large image takes Pillow a few hundred milliseconds, so the server never does it on
+its event loop: :func:`produce` and :func:`data_uri` render in worker processes
+(:data:`WORKERS`, started on first use) and keep the results in a cache bounded by bytes
+(:data:`CACHE_BYTES`), so an image served again costs a lookup.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import functools
 import hashlib
 import io
+import multiprocessing
+import os
 import random
+import threading
+from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +30,11 @@ from PIL import Image, ImageDraw
 Format = Literal["png", "jpeg"]
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg"}
 MAX_SIDE = 4096
+CACHE_BYTES = 128 * 1024 * 1024
+"""Encoded images kept for serving again; the least recently used go first."""
+WORKERS = max(1, min(4, (os.cpu_count() or 2) - 1))
+"""Processes rendering images: one core is left to the event loop (a thread would not do:
+Pillow holds the GIL long enough, encoding, to stall the loop for tens of milliseconds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +76,26 @@ def seed_from(*parts: object) -> int:
 
 
 def render(recipe: Recipe) -> bytes:
-    """The encoded image (cached: the last 64 recipes are kept)."""
-    return _render(recipe)
+    """The encoded image, rendered here and now unless cached (blocking: not on an event loop)."""
+    found = _CACHE.get(recipe)
+    if found is None:
+        found = _render(recipe)
+        _CACHE.put(recipe, found)
+    return found
 
 
-def data_uri(recipe: Recipe) -> str:
-    return f"data:{recipe.media_type};base64,{base64.b64encode(render(recipe)).decode()}"
+async def produce(recipe: Recipe) -> bytes:
+    """The encoded image, rendered in a worker process unless cached."""
+    found = _CACHE.get(recipe)
+    if found is None:
+        found = await asyncio.get_running_loop().run_in_executor(_pool(), _render, recipe)
+        _CACHE.put(recipe, found)
+    return found
+
+
+async def data_uri(recipe: Recipe) -> str:
+    """``data:image/...;base64,...`` of the image (rendered in a worker process unless cached)."""
+    return f"data:{recipe.media_type};base64,{base64.b64encode(await produce(recipe)).decode()}"
 
 
 def fit(long_side: int, aspect_ratio: str) -> tuple[int, int]:
@@ -77,7 +106,52 @@ def fit(long_side: int, aspect_ratio: str) -> tuple[int, int]:
     return max(1, round(long_side * w / h)), long_side
 
 
-@functools.lru_cache(maxsize=64)
+class _Cache:
+    """Encoded images by recipe, at most ``limit`` bytes in all (thread-safe: renders run in a pool)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._items: OrderedDict[Recipe, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, recipe: Recipe) -> bytes | None:
+        with self._lock:
+            found = self._items.get(recipe)
+            if found is not None:
+                self._items.move_to_end(recipe)
+            return found
+
+    def put(self, recipe: Recipe, data: bytes) -> None:
+        if len(data) > self.limit:
+            return
+        with self._lock:
+            old = self._items.pop(recipe, None)
+            self.size += len(data) - (len(old) if old is not None else 0)
+            self._items[recipe] = data
+            while self.size > self.limit:
+                _, dropped = self._items.popitem(last=False)
+                self.size -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.size = 0
+
+
+_CACHE = _Cache(CACHE_BYTES)
+_POOL: list[ProcessPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ProcessPoolExecutor:
+    with _POOL_LOCK:
+        if not _POOL:  # made on first use, so importing this module starts nothing
+            context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+            _POOL.append(ProcessPoolExecutor(WORKERS, mp_context=context))
+        return _POOL[0]
+
+
 def _render(recipe: Recipe) -> bytes:
     rng = random.Random(recipe.seed * 1009 + recipe.index)
     w, h = recipe.width, recipe.height

@@ -28,7 +28,15 @@ def _free_port() -> int:
 class Served:
     def __init__(self, *flags: str) -> None:
         self.port = _free_port()
-        command = [sys.executable, "-m", "headshot_mock.contracts.cli", "serve", "--port", str(self.port), *flags]
+        command = [
+            sys.executable,
+            "-m",
+            "headshot_mock.contracts.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            *flags,
+        ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEADSHOT_MOCK_")}
         self.sockets: list[socket.socket] = []
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -39,7 +47,9 @@ class Served:
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"serve did not start: {self.proc.communicate()[1].decode()}") from None
+                    raise RuntimeError(
+                        f"serve did not start: {self.proc.communicate()[1].decode()}"
+                    ) from None
                 time.sleep(0.05)
 
     def connect(self) -> socket.socket:
@@ -79,7 +89,9 @@ def served(*flags: str) -> Iterator[Served]:
             server.proc.stderr.close()
 
 
-def _request(path: bytes, body: bytes = b"", *, declared: int | None = None, method: bytes = b"POST") -> bytes:
+def _request(
+    path: bytes, body: bytes = b"", *, declared: int | None = None, method: bytes = b"POST"
+) -> bytes:
     length = len(body) if declared is None else declared
     head = (
         method + b" " + path + b" HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
@@ -220,7 +232,8 @@ def test_slowloris_headers_are_cut_off_after_header_timeout() -> None:
         ok.sendall(_request(b"/__mock/health", method=b"GET"))
         status = _status(_one_answer(ok))
         server.terminate()
-    assert closed_after is not None and 0.5 < closed_after < 3.0, closed_after
+    assert closed_after is not None
+    assert 0.5 < closed_after < 3.0, closed_after
     assert status == 200
 
 
