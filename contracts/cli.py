@@ -105,6 +105,22 @@ def _parser() -> _Parser:
         help="chaos: deliver a job's final event before the earlier ones",
     )
 
+    chaos = serve.add_argument_group("faults, latency and rate limits")
+    chaos.add_argument(
+        "--latency",
+        action="append",
+        metavar="[ID[.OP]=]KIND:ARGS",
+        help="added latency, seeded: fixed:S, uniform:LOW,HIGH or lognormal:MEDIAN,SIGMA (repeatable)",
+    )
+    chaos.add_argument(
+        "--dribble-seconds", type=float, help="how long the `dribble` fault takes to send a body (default 2)"
+    )
+    chaos.add_argument(
+        "--enforce-rate-limits",
+        action="store_true",
+        default=None,
+        help="answer 429 past each provider's documented rate limits",
+    )
     limits = serve.add_argument_group("connections")
     limits.add_argument(
         "--body-timeout", type=float, help="seconds a request body may stall before a 408 (default 10)"
@@ -190,8 +206,9 @@ def config_from(args: argparse.Namespace) -> MockConfig:
     """Flags that were given override the config file and environment; the rest keep them."""
     fields = {f.name for f in dataclasses.fields(MockConfig)}
     overrides: dict[str, Any] = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    if "webhooks" in overrides:
-        overrides["webhooks"] = tuple(overrides["webhooks"])
+    for name in ("webhooks", "latency"):
+        if name in overrides:
+            overrides[name] = tuple(overrides[name])
     extra_allow = tuple(overrides.pop("webhook_allow", ()))
     config = MockConfig.load(file=args.config, overrides=overrides)
     if extra_allow:  # --webhook-allow adds to the allow-list (loopback stays allowed)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from headshot_mock.mockserver.faults import WIRE
 from headshot_mock.mockserver.problems import problem
 
 Scope = dict[str, Any]
@@ -91,7 +92,10 @@ class Guard:
             if not (why or limits.stopping):
                 raise  # cancelled by someone else (the server's own graceful-shutdown timeout)
             task.uncancel()
-            if not started:
+            wire = (scope.get("extensions") or {}).get(WIRE)
+            if started and wire is not None:
+                await wire.drop()  # mid-answer (a dribble): end the connection, not the process
+            elif not started:
                 if why:
                     detail = (
                         f"No body bytes arrived for {limits.body_timeout:g} s (body_timeout); "

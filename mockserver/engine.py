@@ -8,7 +8,6 @@ answer looks like; the plug-in fills in what a spec cannot (ids, images, jobs).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -20,11 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headshot_mock import specs
-from headshot_mock.mockserver import journal
+from headshot_mock.mockserver import faults, journal
 from headshot_mock.mockserver.config import LEVELS, Level
 from headshot_mock.mockserver.errors import AdminError, UnknownScenario
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
+from headshot_mock.mockserver.ratelimits import ANSWER, Limits
 from headshot_mock.mockserver.runtime import Runtime, iso
 from headshot_mock.mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
 from headshot_mock.mockserver.validation import Finding, RequestValidator, is_malformed
@@ -49,6 +49,8 @@ class Bound:
     validator: RequestValidator
     credential_required: bool
     mount: str
+    limits: Limits | None = None
+    """The provider's rate limits, where this operation answers ``rate_limited``."""
 
     @classmethod
     def build(cls, provider: Provider, op: specs.Operation, mount: str) -> Bound:
@@ -62,7 +64,9 @@ class Bound:
             media = (body.get("content") or {}).get("application/json")
             schema = spec.resolve(media["schema"]) if media else {}
             required = cred.name in schema.get("required", ())
-        return cls(provider, op, RequestValidator(spec, op), required, mount)
+        limited = ANSWER in provider.scenarios.examples(op.operation_id)
+        limits = Limits(spec) if limited else None
+        return cls(provider, op, RequestValidator(spec, op), required, mount, limits or None)
 
     def credential(self, headers: Mapping[str, str], body: Any) -> str | None:
         cred = self.provider.spec.credential
@@ -80,6 +84,7 @@ class Engine:
     def __init__(self, runtime: Runtime, providers: Mapping[str, Provider]) -> None:
         self.runtime = runtime
         self.providers = providers
+        self.latency = faults.Latency(runtime.config)
 
     async def handle(self, request: Request, bound: Bound) -> Response:
         started = time.perf_counter()
@@ -106,6 +111,9 @@ class Engine:
         missing_key = bound.credential_required and credential is None and not unusable
         # A call refused before any scenario could answer it does not use up an admin rule.
         selection = await self._select(request, bound, credential, rules=not (unusable or missing_key))
+        usage = await bound.limits.take(self.runtime, credential) if bound.limits else None
+        if usage is not None and usage.exceeded and config.enforce_rate_limits:
+            selection = Selection(ANSWER, "rate_limit")
         if not unusable:
             findings += bound.validator.check_body(body)
         if missing_key:
@@ -146,10 +154,7 @@ class Engine:
             refused = True
             answer = provider.reject(call, rejected)
         else:
-            if scenario == "slow":
-                await asyncio.sleep(config.slow_seconds)
-            elif scenario == "timeout":
-                await asyncio.sleep(config.timeout_seconds)
+            await faults.hold(scenario, config)
             try:
                 answer = await provider.answer(call)
             except Rejected as exc:
@@ -157,10 +162,14 @@ class Engine:
                 refused = True
                 answer = provider.reject(call, exc.findings)
         answer.headers.update(await provider.headers(call, answer))
+        if usage is not None:
+            usage.apply(answer.headers, answer.status)
         answer.scenario = answer.scenario or call.scenario
-        return await self._respond(
+        await self.latency.wait(provider.id, op.operation_id)
+        response = await self._respond(
             request, bound, call, raw, selection, level, findings, answer, refused, started
         )
+        return faults.apply(selection.scenario, response, config)
 
     async def _select(
         self, request: Request, bound: Bound, credential: str | None, *, rules: bool

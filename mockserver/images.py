@@ -6,7 +6,8 @@ visibly different images and a viewer can tell one variation from the next.
 
 Rendering a large image takes Pillow a few hundred milliseconds, so the server never does it on
 its event loop: :func:`produce` and :func:`data_uri` render in worker processes
-(:data:`WORKERS`, started on first use) and keep the results in a cache bounded by bytes
+(:data:`WORKERS`, started in the background at server start or on first use, with a thread
+standing in until they are up) and keep the results in a cache bounded by bytes
 (:data:`CACHE_BYTES`), so an image served again costs a lookup.
 """
 
@@ -21,7 +22,7 @@ import os
 import random
 import threading
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +31,8 @@ from PIL import Image, ImageDraw
 Format = Literal["png", "jpeg"]
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg"}
 MAX_SIDE = 4096
+INLINE_PIXELS = 256 * 256
+"""Images up to this many pixels render on the caller's thread (about 1 ms)."""
 CACHE_BYTES = 128 * 1024 * 1024
 """Encoded images kept for serving again; the least recently used go first."""
 WORKERS = max(1, min(4, (os.cpu_count() or 2) - 1))
@@ -85,12 +88,21 @@ def render(recipe: Recipe) -> bytes:
 
 
 async def produce(recipe: Recipe) -> bytes:
-    """The encoded image, rendered in a worker process unless cached."""
+    """The encoded image, rendered in a worker process unless cached (or small: a thumbnail takes
+    a millisecond or two, less than the trip to another process)."""
     found = _CACHE.get(recipe)
     if found is None:
-        found = await asyncio.get_running_loop().run_in_executor(_pool(), _render, recipe)
+        if recipe.width * recipe.height <= INLINE_PIXELS:
+            found = _render(recipe)
+        else:
+            found = await asyncio.get_running_loop().run_in_executor(_pool(), _render, recipe)
         _CACHE.put(recipe, found)
     return found
+
+
+def start_workers() -> None:
+    """Start the rendering processes now rather than on the first large image (server start)."""
+    _WORKERS.start()
 
 
 async def data_uri(recipe: Recipe) -> str:
@@ -140,16 +152,41 @@ class _Cache:
 
 
 _CACHE = _Cache(CACHE_BYTES)
-_POOL: list[ProcessPoolExecutor] = []
-_POOL_LOCK = threading.Lock()
 
 
-def _pool() -> ProcessPoolExecutor:
-    with _POOL_LOCK:
-        if not _POOL:  # made on first use, so importing this module starts nothing
-            context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-            _POOL.append(ProcessPoolExecutor(WORKERS, mp_context=context))
-        return _POOL[0]
+class _Workers:
+    """Worker processes, started in the background on first need; until they answer, renders go
+    to a thread (a process takes about a second to start, longer than a client waits)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._processes: ProcessPoolExecutor | None = None
+        self._threads: ThreadPoolExecutor | None = None
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._processes is None:  # made on first use, so importing this module starts nothing
+                context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+                self._processes = ProcessPoolExecutor(WORKERS, mp_context=context)
+                self._processes.submit(int).add_done_callback(lambda _: self._ready.set())
+
+    def executor(self) -> Executor:
+        self.start()
+        if self._ready.is_set():
+            assert self._processes is not None
+            return self._processes
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(WORKERS, thread_name_prefix="headshot-mock-images")
+            return self._threads
+
+
+_WORKERS = _Workers()
+
+
+def _pool() -> Executor:
+    return _WORKERS.executor()
 
 
 def _render(recipe: Recipe) -> bytes:

@@ -15,6 +15,7 @@ On shutdown the app's requests in flight end at once (:mod:`~headshot_mock.mocks
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import threading
@@ -26,16 +27,17 @@ from typing import Any, TypeVar
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from headshot_mock.mockserver import images
 from headshot_mock.mockserver.config import MockConfig
+from headshot_mock.mockserver.faults import WIRE
 
 STARTUP_TIMEOUT = 10.0
 T = TypeVar("T")
-WIRE = "headshot_mock.wire"
-"""The scope extension through which fault scenarios reach the connection (:class:`_Protocol`)."""
 
 
 def serve(app: Any, config: MockConfig) -> None:
     """Serve ``app`` on ``config.host:config.port`` until SIGINT/SIGTERM (blocks)."""
+    images.start_workers()
     _server(app, config, host=config.host, port=config.port).run()
 
 
@@ -50,6 +52,7 @@ class _Protocol(HttpToolsProtocol):
     header_timeout: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
     _lost: asyncio.Event | None = None
+    _gone = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -57,6 +60,7 @@ class _Protocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._gone = True
         super().connection_lost(exc)
         if self._lost is not None:
             self._lost.set()
@@ -101,9 +105,12 @@ class _Protocol(HttpToolsProtocol):
         await self._end(self.transport.close)
 
     async def _end(self, how: Any) -> None:
+        if self._gone:
+            return
         self._lost = asyncio.Event()
         how()
-        await self._lost.wait()  # uvicorn then knows the client is gone and logs nothing
+        with contextlib.suppress(TimeoutError):  # uvicorn then knows the client is gone, logs nothing
+            await asyncio.wait_for(self._lost.wait(), 1.0)
 
 
 def _server(app: Any, config: MockConfig | None, *, host: str, port: int, lifespan: str = "auto") -> _Server:
@@ -165,6 +172,8 @@ class BackgroundServer:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout)
 
     def start(self) -> BackgroundServer:
+        if getattr(getattr(self.app, "state", None), "runtime", None) is not None:  # a mock, not any app
+            images.start_workers()
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not self._server.started:
