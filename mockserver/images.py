@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import random
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -168,7 +169,9 @@ class _Workers:
         with self._lock:
             if self._processes is None:  # made on first use, so importing this module starts nothing
                 context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-                self._processes = ProcessPoolExecutor(WORKERS, mp_context=context)
+                self._processes = ProcessPoolExecutor(
+                    WORKERS, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
+                )
                 self._processes.submit(int).add_done_callback(lambda _: self._ready.set())
 
     def executor(self) -> Executor:
@@ -183,6 +186,17 @@ class _Workers:
 
 
 _WORKERS = _Workers()
+
+
+def _watch_parent(parent: int) -> None:  # pragma: no cover - runs in the worker process
+    """A worker ends with its server, even one killed with SIGKILL (nothing else would end it)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="headshot-mock-parent-watch", daemon=True).start()
 
 
 def _pool() -> Executor:
