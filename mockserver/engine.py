@@ -111,8 +111,9 @@ class Engine:
         missing_key = bound.credential_required and credential is None and not unusable
         # A call refused before any scenario could answer it does not use up an admin rule.
         selection = await self._select(request, bound, credential, rules=not (unusable or missing_key))
-        usage = await bound.limits.take(self.runtime, credential) if bound.limits else None
-        if usage is not None and usage.exceeded and config.enforce_rate_limits:
+        enforce = config.enforce_rate_limits
+        usage = await bound.limits.take(self.runtime, credential, enforce=enforce) if bound.limits else None
+        if usage is not None and usage.exceeded and enforce:
             selection = Selection(ANSWER, "rate_limit")
         if not unusable:
             findings += bound.validator.check_body(body)

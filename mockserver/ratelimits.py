@@ -86,8 +86,9 @@ class Limits:
     def __bool__(self) -> bool:
         return bool(self.windows) or self.queued is not None
 
-    async def take(self, runtime: Runtime, credential: str | None) -> Usage:
-        """Count one request of ``credential`` in every window; report where it stands."""
+    async def take(self, runtime: Runtime, credential: str | None, *, enforce: bool) -> Usage:
+        """Count one request of ``credential`` in every window; report where it stands. The queue
+        (a scan of the provider's jobs) is looked at only when limits are ``enforce``d."""
         now = await runtime.now()
         account = runtime.token("rate-account", credential or "", length=12)
         usage = Usage(exceeded=False)
@@ -106,7 +107,7 @@ class Limits:
                     "ratelimit-reset-date": iso(reset),
                 }
                 usage.retry_after = max(usage.retry_after, reset - int(now))
-        if self.queued is not None:
+        if self.queued is not None and enforce:
             running = [job for job in await runtime.store.jobs(self.provider) if _running(job)]
             if len(running) >= self.queued:
                 usage.exceeded = True
