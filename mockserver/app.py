@@ -20,7 +20,7 @@ from headshot_mock import specs
 from headshot_mock.mockserver import admin, files
 from headshot_mock.mockserver.config import MockConfig
 from headshot_mock.mockserver.control import Control
-from headshot_mock.mockserver.deadlines import Deadlines, Guard
+from headshot_mock.mockserver.deadlines import Deadlines, DeadlinesMiddleware
 from headshot_mock.mockserver.engine import Bound, Engine
 from headshot_mock.mockserver.errors import UnknownScenario
 from headshot_mock.mockserver.problems import problem
@@ -67,7 +67,7 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
         routes=routes,
         exception_handlers={HTTPException: _not_found(routes)},
         lifespan=lifespan,
-        middleware=[Middleware(Guard, deadlines=deadlines)],
+        middleware=[Middleware(DeadlinesMiddleware, deadlines=deadlines)],
     )
     app.state.engine = engine
     app.state.control = control

@@ -1,7 +1,7 @@
 """Deadlines: how long a request body may take to arrive, and the end of every request at shutdown.
 
-:class:`Guard` is an ASGI middleware around the whole app; :class:`Deadlines` keeps the
-requests in flight, so that a server shutting down ends them at once (a ``timeout`` hold, a ``slow``
+:class:`DeadlinesMiddleware` wraps the whole app; :class:`Deadlines` keeps the requests in
+flight, so that a server shutting down ends them at once (a ``timeout`` hold, a ``slow``
 latency, a half-sent body, a plug-in waiting on the scaled clock) instead of waiting for them:
 each gets ``503`` with ``connection: close`` if it has not started answering. A client that
 stops sending its body for ``body_timeout`` seconds gets ``408``. Header and keep-alive
@@ -41,7 +41,7 @@ class Deadlines:
         return len(self.requests)
 
 
-class Guard:
+class DeadlinesMiddleware:
     """The ASGI middleware enforcing :class:`Deadlines`."""
 
     def __init__(self, app: Any, *, deadlines: Deadlines) -> None:
