@@ -23,6 +23,7 @@ from headshot_mock.mockserver.control import Control
 from headshot_mock.mockserver.deadlines import Deadlines, DeadlinesMiddleware
 from headshot_mock.mockserver.engine import Bound, Engine
 from headshot_mock.mockserver.errors import UnknownScenario
+from headshot_mock.mockserver.guard import Guard
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers import plugin_for
 from headshot_mock.mockserver.providers.base import Provider
@@ -50,30 +51,37 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     engine = Engine(runtime, providers)
     control = Control(engine)
     mounts = {pid: "" if config.root_provider else f"/{pid}" for pid in providers}
-    routes: list[BaseRoute] = [
-        *_provider_routes(engine, mounts),
-        *files.routes(runtime),
-        *admin.routes(engine, control, mounts),
-    ]
+    fixed: list[BaseRoute] = [*files.routes(runtime), *admin.routes(engine, control, mounts)]
+    routes: list[BaseRoute] = [*_provider_routes(engine, mounts), *fixed]
 
     deadlines = Deadlines(body_timeout=config.body_timeout)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        if getattr(app.state, "watcher", None) is not None:
+            app.state.watcher.stop()
         await runtime.close()
 
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _not_found(routes)},
+        middleware=[
+            Middleware(DeadlinesMiddleware, deadlines=deadlines),  # outermost: shutdown ends everything
+            Middleware(Guard, runtime=runtime),
+        ],
         lifespan=lifespan,
-        middleware=[Middleware(DeadlinesMiddleware, deadlines=deadlines)],
     )
     app.state.engine = engine
     app.state.control = control
     app.state.runtime = runtime
     app.state.mounts = mounts
     app.state.deadlines = deadlines
+    app.state.watcher = None
+    if config.watch and config.specs:  # --watch: reload changed spec files (mockserver/watch.py)
+        from headshot_mock.mockserver.watch import Watcher
+
+        app.state.watcher = Watcher(app, lambda: [*_provider_routes(engine, mounts), *fixed]).start()
     return app
 
 
@@ -94,10 +102,9 @@ def _provider_routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
             by_path[f"{mounts[pid]}{op.base_path}{op.path}"][op.method] = Bound.build(
                 provider, op, mounts[pid]
             )
-    return [
-        Route(path, _dispatch(engine, path, methods), methods=list(methods))
-        for path, methods in by_path.items()
-    ]
+    # A literal segment wins over a template (`/pets/mine` before `/pets/{id}`), as OpenAPI says.
+    ordered = sorted(by_path.items(), key=lambda item: [s.startswith("{") for s in item[0].split("/")])
+    return [Route(path, _dispatch(engine, path, methods), methods=list(methods)) for path, methods in ordered]
 
 
 def _dispatch(engine: Engine, path: str, methods: Mapping[str, Bound]) -> Any:
@@ -130,7 +137,7 @@ def _not_found(routes: list[BaseRoute]) -> Any:
 
 def scenario_books(provider_ids: tuple[str, ...]) -> dict[str, ScenarioBook]:
     """The scenarios of each provider, as its plug-in declares them (no server needed)."""
-    return {pid: ScenarioBook(specs.load(pid), plugin_for(pid).lifecycles) for pid in provider_ids}
+    return {pid: plugin_for(pid).book(specs.load(pid)) for pid in provider_ids}
 
 
 def scenario_names(config: MockConfig) -> set[str]:

@@ -15,7 +15,8 @@ the client gets:
 
 The first three need the connection: served by ``headshot-mock serve`` or ``BackgroundServer``
 (the scope extension :data:`WIRE`). In-process (an ASGI transport) there is none; the app then
-raises ``ConnectionResetError`` / ``ConnectionAbortedError`` to the transport for the first two,
+raises what httpx raises on the wire (``httpx.ReadError``, ``httpx.RemoteProtocolError``: both
+:class:`InProcessFault`) to the transport for the first two,
 and sends half the declared body for ``truncated_body``.
 
 Latency (``latency`` in the config) delays every answer by a seeded draw from a distribution:
@@ -26,6 +27,7 @@ provider (``agentai=...``) or operation (``modelslab.fetchQueued=...``), the mos
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import random
@@ -77,11 +79,11 @@ class _Faulty(Response):
         start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         if self.fault == "connection_reset":
             if wire is None:
-                raise ConnectionResetError("headshot-mock fault connection_reset (in-process: no connection)")
+                raise _in_process("connection_reset", "[Errno 104] Connection reset by peer")
             await wire.reset()
         elif self.fault == "empty_response":
             if wire is None:
-                raise ConnectionAbortedError("headshot-mock fault empty_response (in-process: no connection)")
+                raise _in_process("empty_response", "Server disconnected without sending a response.")
             await wire.drop()
         elif self.fault == "truncated_body":
             await send(start)
@@ -101,6 +103,22 @@ class _Faulty(Response):
                 await asyncio.sleep(pause)
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class InProcessFault(Exception):
+    """A connection fault in-process (no connection to break): the middleware lets it through."""
+
+
+@functools.cache
+def _fault_type(fault: str) -> type[Exception]:
+    import httpx  # only when a fault is served in-process (the server does not import httpx)
+
+    base = httpx.ReadError if fault == "connection_reset" else httpx.RemoteProtocolError
+    return type(base.__name__, (base, InProcessFault), {"__module__": __name__})
+
+
+def _in_process(fault: str, message: str) -> Exception:
+    return _fault_type(fault)(f"{message} (headshot-mock fault {fault}, in-process)")
 
 
 def _parses(data: bytes) -> bool:

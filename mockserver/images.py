@@ -14,6 +14,7 @@ standing in until they are up) and keep the results in a cache bounded by bytes
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import hashlib
 import io
@@ -173,6 +174,7 @@ class _Workers:
                     WORKERS, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
                 )
                 self._processes.submit(int).add_done_callback(lambda _: self._ready.set())
+                atexit.register(self._processes.shutdown, wait=True, cancel_futures=True)
 
     def executor(self) -> Executor:
         self.start()

@@ -12,11 +12,14 @@ missing: ``{"a": [1, 2, …[cut 1.2 MB]``. The answer the client gets is never c
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
+from urllib.parse import unquote_plus
 
 from headshot_mock.mockserver.scenarios import KEY_PREFIX
 
+Record = dict[str, Any]
 REDACTED = "***"
 LONG_STRING = 256
 """Strings longer than this (base64 images, photos_json) are replaced by a note of their size."""
@@ -46,11 +49,68 @@ def cut_text(text: str, limit: int) -> str:
     return head + cut_marker(len(text) - len(head))
 
 
-def redact_key(value: str | None) -> str | None:
-    """API keys are secrets, except the ``mock-<scenario>`` keys that only steer the mock."""
-    if value is None or value.startswith(KEY_PREFIX):
+SECRET_QUERY = frozenset(
+    {"key", "api_key", "apikey", "api-key", "token", "access_token", "secret", "password"}
+)
+"""Query parameters kept as ``***`` (a client that puts its key in the URL)."""
+
+
+def redact_key(value: Any) -> Any:
+    """API keys are secrets, except the ``mock-<scenario>`` keys that only steer the mock.
+    A key sent as a number, list or object is a secret too."""
+    if value is None or (isinstance(value, str) and value.startswith(KEY_PREFIX)):
         return value
     return REDACTED
+
+
+def redact_query(query: str, secret_fields: Iterable[str] = ()) -> str:
+    """A raw query string with the values of secret parameters masked: the usual names
+    (``?key=…``) and ``secret_fields`` (a spec's apiKey-in-query scheme, the body credential's name)."""
+    if "=" not in query:
+        return query
+    names = SECRET_QUERY | {n.lower() for n in secret_fields}
+    parts = []
+    for part in query.split("&"):
+        name, sep, value = part.partition("=")
+        if sep and unquote_plus(name).lower() in names:
+            value = redact_key(unquote_plus(value))
+        parts.append(f"{name}{sep}{value}")
+    return "&".join(parts)
+
+
+def sanitise(entry: Record) -> Record:
+    """``entry`` as it can always be served back as JSON: what no JSON encoder takes (NaN and
+    infinities, lone surrogates, integers past the digit limit, non-string keys) is replaced by
+    text saying what it was. The check is one encode; only a failing entry is walked."""
+    try:
+        json.dumps(entry, ensure_ascii=False, allow_nan=False).encode()
+    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return cast(Record, _clean(entry, 0))
+    return entry
+
+
+def _clean(node: Any, depth: int) -> Any:
+    if depth > 64:
+        return "<nested too deep>"
+    if isinstance(node, dict):
+        return {_clean_text(str(k)): _clean(v, depth + 1) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_clean(v, depth + 1) for v in node]
+    if isinstance(node, str):
+        return _clean_text(node)
+    if isinstance(node, float) and not math.isfinite(node):
+        return repr(node)  # "nan", "inf"
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return node if node.bit_length() < 1024 else f"<integer of {node.bit_length()} bits>"
+    if isinstance(node, float):
+        return node
+    return f"<{type(node).__name__}>"
+
+
+def _clean_text(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def redact(value: Any, secret_fields: Iterable[str] = ()) -> Any:
@@ -59,10 +119,7 @@ def redact(value: Any, secret_fields: Iterable[str] = ()) -> Any:
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
-            return {
-                k: (redact_key(v) if k in secrets and isinstance(v, str) else walk(v))
-                for k, v in node.items()
-            }
+            return {k: (redact_key(v) if k in secrets else walk(v)) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v) for v in node]
         if isinstance(node, str) and len(node) > LONG_STRING:
@@ -73,14 +130,18 @@ def redact(value: Any, secret_fields: Iterable[str] = ()) -> Any:
     return walk(value)
 
 
-def redact_headers(headers: Mapping[str, str], budget: int = ENTRY_BYTES) -> dict[str, str]:
-    """Headers with secrets masked, within a quarter of ``budget`` bytes (cut with a marker)."""
+def redact_headers(
+    headers: Mapping[str, str], extra: Iterable[str] = (), budget: int = ENTRY_BYTES
+) -> dict[str, str]:
+    """Headers with API keys masked (the usual ones, and ``extra``: a spec's apiKey headers),
+    within a quarter of ``budget`` bytes (cut with a marker)."""
+    secret = SECRET_HEADERS | {e.lower() for e in extra}
     share = budget // 4
     out: dict[str, str] = {}
     used = 0
     items = list(headers.items())
     for i, (name, value) in enumerate(items):
-        if name.lower() in SECRET_HEADERS:
+        if name.lower() in secret:
             scheme, _, token = value.partition(" ")
             value = f"{scheme} {redact_key(token)}" if token else (redact_key(value) or "")
         size = len(name) + len(value)
@@ -110,12 +171,15 @@ def summarise_body(
         return f"<{len(body)} bytes>"
     if len(encoded) > LONG_STRING and max(map(len, encoded.split(b'"'))) > LONG_STRING:
         kept = redact(body, secret_fields)
-    elif isinstance(body, dict) and any(isinstance(body.get(k), str) for k in secret_fields):
-        kept = {**body, **{k: redact_key(body[k]) for k in secret_fields if isinstance(body.get(k), str)}}
+    elif isinstance(body, dict) and any(k in body for k in secret_fields):
+        kept = {**body, **{k: redact_key(body[k]) for k in secret_fields if k in body}}
     else:
         kept = body
     if len(encoded) > budget // 4:
-        text = json.dumps(kept)  # ASCII: a cut never splits a character
+        try:
+            text = json.dumps(kept)  # ASCII: a cut never splits a character
+        except (ValueError, TypeError, RecursionError):  # what no JSON encoder takes: not kept
+            return f"<{len(encoded)} bytes>{cut_marker(len(encoded))}"
         if len(text) > budget // 4:
             return cut_text(text, budget // 4)
     return kept

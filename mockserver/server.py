@@ -28,7 +28,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from headshot_mock.mockserver import images
-from headshot_mock.mockserver.config import MockConfig
+from headshot_mock.mockserver.config import MockConfig, is_loopback
 from headshot_mock.mockserver.faults import WIRE
 
 STARTUP_TIMEOUT = 10.0
@@ -145,6 +145,9 @@ class _Server(uvicorn.Server):
 
 class BackgroundServer:
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        runtime = getattr(getattr(app, "state", None), "runtime", None)
+        if runtime is not None and not is_loopback(host):
+            runtime.config.replace(host=host)  # ConfigError saying how, unless a token or admin=False
         self.app = app
         self.host = host
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

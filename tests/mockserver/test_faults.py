@@ -163,11 +163,12 @@ async def test_in_process_malformed_json_and_dribble(client: httpx.AsyncClient) 
 
 @pytest.mark.parametrize(
     ("scenario", "error"),
-    [("connection_reset", ConnectionResetError), ("empty_response", ConnectionAbortedError)],
+    [("connection_reset", httpx.ReadError), ("empty_response", httpx.RemoteProtocolError)],
 )
 async def test_in_process_connection_faults_raise(
     client: httpx.AsyncClient, scenario: str, error: type[Exception]
 ) -> None:
+    """As on the wire: a client catching httpx.TransportError handles it the same way."""
     with pytest.raises(error, match=scenario):
         await client.post(PORTRAIT, json=portrait(), headers={"x-mock-scenario": scenario})
 
