@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headshot_mock import specs
+from headshot_mock.mockserver import jobs
 from headshot_mock.mockserver.runtime import Runtime, iso
 
 ANSWER = "rate_limited"
@@ -94,7 +95,9 @@ class Limits:
         usage = Usage(exceeded=False)
         for window in self.windows:
             start = int(now // window.seconds) * window.seconds
-            used = await runtime.number(self.provider, f"rate-{window.seconds}-{account}-{start}")
+            used = await runtime.number(
+                self.provider, f"rate-{window.seconds}-{account}-{start}", ttl=2.0 * window.seconds
+            )
             reset = start + window.seconds
             if used > window.limit:
                 usage.exceeded = True
@@ -108,14 +111,15 @@ class Limits:
                 }
                 usage.retry_after = max(usage.retry_after, reset - int(now))
         if self.queued is not None and enforce:
-            running = [job for job in await runtime.store.jobs(self.provider) if _running(job)]
+            scale = runtime.config.time_scale
+            running = [
+                job
+                for job in await runtime.store.jobs(self.provider)
+                if not job.get("deleted") and not jobs.is_done(job, now, scale)
+            ]
             if len(running) >= self.queued:
                 usage.exceeded = True
         return usage
-
-
-def _running(job: dict[str, Any]) -> bool:
-    return not job.get("done") and not job.get("deleted")
 
 
 def _positive(value: Any, where: str, name: str) -> int:
