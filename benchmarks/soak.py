@@ -9,7 +9,7 @@ time cap is reached. Meanwhile it samples the server's RSS and open fds every se
 whether RSS stayed within ±10% after warm-up and whether the fds came back to their baseline.
 
     .venv/bin/python benchmarks/soak.py                 # 1,000,000 requests, 15 min cap
-    .venv/bin/python benchmarks/soak.py --quick         # 20,000 requests, 2 min cap
+    .venv/bin/python benchmarks/soak.py --quick         # 20,000 requests, 2 min cap (RSS not judged)
     .venv/bin/python benchmarks/soak.py --requests 300000 --cap 600 --json soak.json
 
 Needs `wrk` (Debian: `apt-get install wrk`); `--wrk PATH` names another.
@@ -394,7 +394,11 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(figures, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
-    ok = figures["rss_flat_within_10pct"] and figures["fds_back_to_baseline"] and figures["server_alive"]
+    # A quick run ends before the bounded stores (journal, jobs, files) have filled, so its RSS
+    # still climbs: it is reported, and only a full run is judged on it.
+    rss_ok = figures["rss_flat_within_10pct"] or args.quick
+    ok = rss_ok and figures["fds_back_to_baseline"] and figures["server_alive"]
+    ok = ok and figures["server_log_tracebacks"] == 0
     print(
         "soak:", "RSS flat within ±10% after warm-up and fds back to baseline" if ok else "FAILED", flush=True
     )
