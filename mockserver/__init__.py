@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from headshot_mock.mockserver.images import render as render_image
     from headshot_mock.mockserver.providers import Provider, plugin_for
     from headshot_mock.mockserver.scenarios import ScenarioBook
-    from headshot_mock.mockserver.server import BackgroundServer
+    from headshot_mock.mockserver.server import BackgroundServer, serve
     from headshot_mock.mockserver.signing import InvalidSignature, verify_magichour
     from headshot_mock.mockserver.stores import MemoryStore, RedisStore, Store
     from headshot_mock.mockserver.validation import Finding
@@ -60,6 +60,7 @@ _HOMES = {
     "plugin_for": ("headshot_mock.mockserver.providers", "plugin_for"),
     "render_image": ("headshot_mock.mockserver.images", "render"),
     "scenario_books": ("headshot_mock.mockserver.app", "scenario_books"),
+    "serve": ("headshot_mock.mockserver.server", "serve"),
     "scenario_names": ("headshot_mock.mockserver.app", "scenario_names"),
     "verify_magichour": ("headshot_mock.mockserver.signing", "verify_magichour"),
 }
@@ -89,6 +90,7 @@ __all__ = [
     "render_image",
     "scenario_books",
     "scenario_names",
+    "serve",
     "verify_magichour",
 ]
 

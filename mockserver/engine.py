@@ -8,7 +8,6 @@ answer looks like; the plug-in fills in what a spec cannot (ids, images, jobs).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Mapping
@@ -19,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headshot_mock import specs
-from headshot_mock.mockserver import journal
+from headshot_mock.mockserver import faults, journal
 from headshot_mock.mockserver.config import LEVELS, Level
 from headshot_mock.mockserver.errors import AdminError, StoreUnavailable, UnknownScenario
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
+from headshot_mock.mockserver.ratelimits import ANSWER, Limits
 from headshot_mock.mockserver.runtime import Runtime, iso
 from headshot_mock.mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
 from headshot_mock.mockserver.validation import Finding, RequestValidator, cut, is_malformed
@@ -49,6 +49,8 @@ class Bound:
     secret_headers: tuple[str, ...] = ()
     """Header and query parameter names the spec's apiKey schemes use: redacted in the journal."""
     secret_query: tuple[str, ...] = ()
+    limits: Limits | None = None
+    """The provider's rate limits, where this operation answers ``rate_limited``."""
 
     @classmethod
     def build(cls, provider: Provider, op: specs.Operation, mount: str) -> Bound:
@@ -63,6 +65,7 @@ class Bound:
             media = (body.get("content") or {}).get("application/json")
             schema = spec.resolve(media["schema"]) if media else {}
             required = cred.name in schema.get("required", ())
+        limited = ANSWER in provider.scenarios.examples(op.operation_id)
         schemes = [
             spec.resolve(s)
             for s in ((spec.document.get("components") or {}).get("securitySchemes") or {}).values()
@@ -76,6 +79,7 @@ class Bound:
             mount,
             tuple(s["name"] for s in keys if s.get("in") == "header"),
             tuple(s["name"] for s in keys if s.get("in") == "query"),
+            (Limits(spec) if limited else None) or None,
         )
 
     def credential(
@@ -101,6 +105,7 @@ class Engine:
     def __init__(self, runtime: Runtime, providers: Mapping[str, Provider]) -> None:
         self.runtime = runtime
         self.providers = providers
+        self.latency = faults.Latency(runtime.config)
 
     async def handle(self, request: Request, bound: Bound) -> Response:
         started = time.perf_counter()
@@ -128,6 +133,10 @@ class Engine:
         missing_key = bound.credential_required and credential is None and not unusable
         # A call refused before any scenario could answer it does not use up an admin rule.
         selection = await self._select(request, bound, credential, rules=not (unusable or missing_key))
+        enforce = config.enforce_rate_limits
+        usage = await bound.limits.take(self.runtime, credential, enforce=enforce) if bound.limits else None
+        if usage is not None and usage.exceeded and enforce:
+            selection = Selection(ANSWER, "rate_limit")
         if not unusable and raw:  # a JSON null, array or scalar is checked like any body sent
             findings += bound.validator.check_body(body)
         if missing_key:
@@ -168,10 +177,7 @@ class Engine:
             refused = True
             answer = provider.reject(call, rejected)
         else:
-            if scenario == "slow":
-                await asyncio.sleep(config.slow_seconds)
-            elif scenario == "timeout":
-                await asyncio.sleep(config.timeout_seconds)
+            await faults.hold(scenario, config)
             try:
                 answer = await provider.answer(call)
             except Rejected as exc:
@@ -179,10 +185,14 @@ class Engine:
                 refused = True
                 answer = provider.reject(call, exc.findings)
         answer.headers.update(await provider.headers(call, answer))
+        if usage is not None:
+            usage.apply(answer.headers, answer.status)
         answer.scenario = answer.scenario or call.scenario
-        return await self._respond(
+        await self.latency.wait(provider.id, op.operation_id)
+        response = await self._respond(
             request, bound, call, raw, selection, level, findings, answer, refused, started
         )
+        return faults.apply(selection.scenario, response, config)
 
     async def _select(
         self, request: Request, bound: Bound, credential: str | None, *, rules: bool
@@ -247,27 +257,33 @@ class Engine:
         else:
             content = json.dumps(answer.body, separators=(",", ":"), ensure_ascii=False).encode()
         secret = (bound.provider.spec.credential.name,)
+        budget = self.runtime.config.journal_entry_bytes
         entry = {
             "time": iso(await self.runtime.now()),
             "provider": call.provider,
             "operation": call.operation_id,
             "method": request.method,
-            "path": request.scope["path"],
-            "query": journal.redact_query(
-                request.scope["query_string"].decode("latin-1"), (*secret, *bound.secret_query)
+            "path": journal.cut_text(request.scope["path"], budget // 8),
+            "query": journal.cut_text(
+                journal.redact_query(
+                    request.scope["query_string"].decode("latin-1"), (*secret, *bound.secret_query)
+                ),
+                budget // 8,
             ),
             "scenario": answer.scenario,
             "scenario_source": selection.source,
             "requested_scenario": selection.scenario,
             "level": level,
             "status": answer.status,
-            "findings": [f.as_dict() for f in findings],
+            "findings": journal.bounded_findings([f.as_dict() for f in findings], budget),
             "rejected": refused,
             "request": {
-                "headers": journal.redact_headers(request.headers, bound.secret_headers),
-                "body": None if is_malformed(call.body) else journal.summarise_body(call.body, raw, secret),
+                "headers": journal.redact_headers(request.headers, bound.secret_headers, budget),
+                "body": None
+                if is_malformed(call.body)
+                else journal.summarise_body(call.body, raw, secret, budget),
             },
-            "response": {"body": journal.summarise_body(answer.body, content, secret)},
+            "response": {"body": journal.summarise_body(answer.body, content, secret, budget)},
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         seq = await self.runtime.store.journal_append(journal.sanitise(entry))
