@@ -29,4 +29,6 @@ async def flux_headshot(request: Request) -> Response:
     return Response(FIXED, media_type="application/json")
 
 
-app = Starlette(routes=[Route("/modelslab/api/v6/image_editing/flux_headshot", flux_headshot, methods=["POST"])])
+app = Starlette(
+    routes=[Route("/modelslab/api/v6/image_editing/flux_headshot", flux_headshot, methods=["POST"])]
+)

@@ -79,8 +79,12 @@ class Settings:
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Settings:
-        parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-        parser.add_argument("--quick", action="store_true", help="tiny loads, one spawn, installs nothing (< 60 s)")
+        parser = argparse.ArgumentParser(
+            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        parser.add_argument(
+            "--quick", action="store_true", help="tiny loads, one spawn, installs nothing (< 60 s)"
+        )
         parser.add_argument("--rounds", type=int, default=1, help="rounds; the table shows medians")
         parser.add_argument("--duration", type=float, help="measured seconds per load (default 10, quick 2)")
         parser.add_argument("--no-prism", action="store_true", help="compare against raw Starlette only")
@@ -216,11 +220,26 @@ class Server:
 def wrk(port: int, path: str, body: Path, seconds: float) -> dict[str, float]:
     secs = max(1, round(seconds))
     out = subprocess.run(
-        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{secs}s", "--timeout", "5s",
-         "-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}{path}"],
+        [
+            "taskset",
+            "-c",
+            LOAD_CPU,
+            "wrk",
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{secs}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(HERE / "post.lua"),
+            f"http://127.0.0.1:{port}{path}",
+        ],
         env={**os.environ, "BODY_FILE": str(body), "MAX_REQ": str(MAX_REQ)},
-        capture_output=True, text=True, timeout=secs + 30, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=secs + 30,
+        check=False,
+    )
     for line in out.stdout.splitlines():
         if line.startswith("WRKJSON "):
             result: dict[str, float] = json.loads(line[8:])
@@ -290,7 +309,7 @@ def measure_flow(server: Server, settings: Settings) -> dict[str, Any]:
             if answer.get("status") != "processing":
                 raise RuntimeError(f"flow: expected processing, got {answer}")
             fetch = urlsplit(answer["fetch_result"]).path
-            for n in range(1, 21):  # bounded polls
+            for n in range(1, 21):  # noqa: B007  (bounded polls; n is read after the loop)
                 answer = _call(conn, fetch, {"key": "mock-processing"})
                 if answer.get("status") == "success":
                     break
@@ -333,10 +352,26 @@ def measure_suite() -> dict[str, Any]:
         report = Path(tmp) / "suite.xml"
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-             f"--junitxml={report}", "-o", "addopts=", target],
-            cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:randomly",
+                f"--junitxml={report}",
+                "-o",
+                "addopts=",
+                target,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         wall = time.perf_counter() - started
         if not report.exists():
             return {"error": (done.stdout + done.stderr).strip().splitlines()[-1:]}
@@ -362,8 +397,12 @@ def ensure_wrk(install: bool) -> None:
         raise SystemExit("bench: wrk is missing; install it (Debian: apt-get install wrk) and run again")
     log("installing wrk (apt-get)")
     subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=600)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, timeout=600,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"],
+        check=True,
+        timeout=600,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
 
 
 def ensure_prism(install: bool) -> str | None:
@@ -378,10 +417,21 @@ def ensure_prism(install: bool) -> str | None:
     TOOLS.mkdir(parents=True, exist_ok=True)
     try:
         done = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(TOOLS),
-             f"@stoplight/prism-cli@{PRISM_VERSION}"],
-            capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+            [
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--prefix",
+                str(TOOLS),
+                f"@stoplight/prism-cli@{PRISM_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return "npm install timed out (registry unreachable?)"
     if done.returncode != 0 or not PRISM.exists():
@@ -404,17 +454,21 @@ def versions(prism: bool) -> dict[str, str]:
         return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "-"
 
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.machine(),
-    )  # fmt: skip
+    )
     out = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "host": f"{platform.system()} {platform.release()}, {os.cpu_count()} cpus, {cpu}",
-        "headshot-mock": f"{dist('headshot-mock')} ({run('git', '-C', str(ROOT), 'rev-parse', '--short', 'HEAD')})",
+        "headshot-mock": f"{dist('headshot-mock')} ({run('git', '-C', str(ROOT), 'describe', '--always')})",
         "python": platform.python_version(),
         "packages": ", ".join(
-            f"{n} {dist(n)}" for n in ("starlette", "uvicorn", "uvloop", "httptools", "jsonschema-rs", "orjson")
+            f"{n} {dist(n)}"
+            for n in ("starlette", "uvicorn", "uvloop", "httptools", "jsonschema-rs", "orjson")
         ),
         "wrk": run("wrk", "-v"),
     }
@@ -437,15 +491,21 @@ def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "invalid_status": rows[0]["invalid_status"],
     }
     for kind in ("valid", "invalid"):
-        out[kind] = {k: med(lambda r, k=k: r[kind][k]) for k in ("rps", "p50_ms", "p99_ms", "errors", "err_status")}
+        keys = ("rps", "p50_ms", "p99_ms", "errors", "err_status")
+        out[kind] = {k: med(lambda r, k=k, kind=kind: r[kind][k]) for k in keys}
     return out
 
 
-def table(results: dict[str, dict[str, Any]], extra: dict[str, Any], notes: list[str], info: dict[str, str]) -> str:
+def table(
+    results: dict[str, dict[str, Any]], extra: dict[str, Any], notes: list[str], info: dict[str, str]
+) -> str:
     lines = [f"{k}: {v}" for k, v in info.items()]
-    lines += ["", "| server | invalid body gets | valid rps | invalid rps | valid p50 / p99 ms | "
-              "invalid p99 ms | cold start ms | RSS idle → after MB | socket errors |",
-              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "| server | invalid body gets | valid rps | invalid rps | valid p50 / p99 ms | "
+        "invalid p99 ms | cold start ms | RSS idle → after MB | socket errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in results.items():
         v, i = r["valid"], r["invalid"]
         lines.append(
@@ -462,8 +522,8 @@ def table(results: dict[str, dict[str, Any]], extra: dict[str, Any], notes: list
                 continue
             for kind in ("valid", "invalid"):
                 ratio = ours[kind]["rps"] / results[other][kind]["rps"]
-                shown = f"{ratio:.2f}×" if goal >= 1 else f"{ratio:.0%}"
-                want = f"≥ {goal:g}×" if goal >= 1 else f"≥ {goal:.0%}"
+                shown = f"{ratio:.2f}x" if goal >= 1 else f"{ratio:.0%}"
+                want = f"≥ {goal:g}x" if goal >= 1 else f"≥ {goal:.0%}"
                 targets.append((f"{kind} rps vs {other} ({want})", shown, ratio >= goal))
         p99 = max(ours["valid"]["p99_ms"], ours["invalid"]["p99_ms"])
         targets.append(("p99 at 32 connections (≤ 30 ms)", f"{p99:.1f} ms", p99 <= 30))
@@ -472,15 +532,21 @@ def table(results: dict[str, dict[str, Any]], extra: dict[str, Any], notes: list
     flow = extra.get("flow")
     if flow:
         shown = f"median {flow['median_ms']:.1f} ms, p95 {flow['p95_ms']:.1f} ms ({flow['flows']} flows)"
-        targets.append(("ModelsLab processing → fetch → success + webhook (< 50 ms)", shown, flow["p95_ms"] < 50))
+        targets.append(
+            ("ModelsLab processing → fetch → success + webhook (< 50 ms)", shown, flow["p95_ms"] < 50)
+        )
     suite = extra.get("suite")
     if suite and "error" not in suite:
-        shown = (f"{suite['tests_s']:.2f} s in {suite['tests']} tests"
-                 f"{'' if suite['passed'] else ' (some FAILED)'}; pytest wall {suite['wall_s']:.1f} s; "
-                 f"slowest {suite['slowest'][0]} {suite['slowest'][1]:.2f} s")  # fmt: skip
+        shown = (
+            f"{suite['tests_s']:.2f} s in {suite['tests']} tests"
+            f"{'' if suite['passed'] else ' (some FAILED)'}; pytest wall {suite['wall_s']:.1f} s; "
+            f"slowest {suite['slowest'][0]} {suite['slowest'][1]:.2f} s"
+        )
         targets.append(("ClientSuite, ModelsLab's scenarios (≤ 3 s)", shown, suite["tests_s"] <= 3))
     elif suite:
-        targets.append(("ClientSuite, ModelsLab's scenarios (≤ 3 s)", f"not measured: {suite['error']}", None))
+        targets.append(
+            ("ClientSuite, ModelsLab's scenarios (≤ 3 s)", f"not measured: {suite['error']}", None)
+        )
     lines += ["| target | measured | |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {'-' if ok is None else 'met' if ok else 'NOT met'} |" for t, m, ok in targets]
     return "\n".join(lines + [""] + [f"note: {n}" for n in notes])
@@ -492,21 +558,56 @@ def servers(prism: bool) -> list[Server]:
     ours = [str(cli)] if cli.exists() else [py, "-m", "headshot_mock"]
     out = []
     port = free_port()
-    out.append(Server("headshot-mock", [*ours, "serve", "--host", "127.0.0.1", "--port", str(port)], ROUTE, port))
+    out.append(
+        Server("headshot-mock", [*ours, "serve", "--host", "127.0.0.1", "--port", str(port)], ROUTE, port)
+    )
     port = free_port()
-    out.append(Server(
-        "starlette-raw",
-        [py, "-m", "uvicorn", "raw_app:app", "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
-         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
-        ROUTE, port,
-    ))  # fmt: skip
+    out.append(
+        Server(
+            "starlette-raw",
+            [
+                py,
+                "-m",
+                "uvicorn",
+                "raw_app:app",
+                "--app-dir",
+                str(HERE),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            ROUTE,
+            port,
+        )
+    )
     if prism:
         port = free_port()
-        out.append(Server(
-            "prism",
-            [str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), "-v", "error", str(ROOT / "specs/modelslab.yaml")],
-            ROUTE.removeprefix("/modelslab/api"), port,
-        ))  # fmt: skip
+        out.append(
+            Server(
+                "prism",
+                [
+                    str(PRISM),
+                    "mock",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-v",
+                    "error",
+                    str(ROOT / "specs/modelslab.yaml"),
+                ],
+                ROUTE.removeprefix("/modelslab/api"),
+                port,
+            )
+        )
     return out
 
 
