@@ -13,7 +13,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route, get_route_path
+from starlette.types import Receive, Scope, Send
 
 from headshot_mock import specs
 from headshot_mock.mockserver import admin, files
@@ -77,17 +78,39 @@ def base_urls(config: MockConfig) -> dict[str, str]:
     return out
 
 
-def _provider_routes(engine: Engine, mounts: Mapping[str, str]) -> list[Route]:
+def _provider_routes(engine: Engine, mounts: Mapping[str, str]) -> list[BaseRoute]:
     by_path: dict[str, dict[str, Bound]] = defaultdict(dict)
     for pid, provider in engine.providers.items():
         for op in provider.spec.operations:
             by_path[f"{mounts[pid]}{op.base_path}{op.path}"][op.method] = Bound.build(
                 provider, op, mounts[pid]
             )
-    return [
+    routes = [
         Route(path, _dispatch(engine, path, methods), methods=list(methods))
         for path, methods in by_path.items()
     ]
+    return [_ExactPaths(routes), *routes]
+
+
+class _ExactPaths(BaseRoute):
+    """The provider paths without parameters, found by one dict lookup instead of Starlette's
+    scan of every route's regex. Anything else (templated paths, a method a path does not
+    answer) falls through to the regular routes that follow."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        self._routes = {route.path: route for route in routes if "{" not in route.path}
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http":
+            route = self._routes.get(get_route_path(scope))
+            if route is not None and route.methods is not None and scope["method"] in route.methods:
+                return Match.FULL, {"endpoint": route.endpoint, "path_params": {}}
+        return Match.NONE, {}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._routes[get_route_path(scope)]
+        scope["route"] = route
+        await route.app(scope, receive, send)
 
 
 def _dispatch(engine: Engine, path: str, methods: Mapping[str, Bound]) -> Any:
