@@ -9,7 +9,6 @@ answer looks like; the plug-in fills in what a spec cannot (ids, images, jobs).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -20,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headshot_mock import specs
-from headshot_mock.mockserver import journal
+from headshot_mock.mockserver import codec, journal
 from headshot_mock.mockserver.config import LEVELS, Level
 from headshot_mock.mockserver.errors import AdminError, UnknownScenario
 from headshot_mock.mockserver.problems import problem
@@ -220,7 +219,7 @@ class Engine:
         elif answer.body is None and answer.media_type is None:
             content = b""
         else:
-            content = json.dumps(answer.body, separators=(",", ":"), ensure_ascii=False).encode()
+            content = codec.dumps(answer.body)
         secret = (bound.provider.spec.credential.name,)
         entry = {
             "time": iso(await self.runtime.now()),

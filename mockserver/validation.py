@@ -11,12 +11,12 @@ at the strict level, reported at the lenient one).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from headshot_mock import specs
+from headshot_mock.mockserver import codec
 from headshot_mock.mockserver.config import Level
 
 
@@ -109,7 +109,7 @@ class RequestValidator:
                 Finding("header", "content-type", f"expected application/json, got {shown}", "strict")
             )
         try:
-            return json.loads(raw), findings
+            return codec.loads(raw), findings
         except (ValueError, RecursionError) as exc:
             findings.append(Finding("body", "", f"malformed JSON: {exc}", "lenient"))
             return _MALFORMED, findings
