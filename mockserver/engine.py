@@ -17,6 +17,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from headshot_mock import specs
 from headshot_mock.mockserver import codec, journal
@@ -92,8 +93,8 @@ class Engine:
 
     async def _handle(self, request: Request, bound: Bound, started: float) -> Response:
         provider, op, config = bound.provider, bound.op, self.runtime.config
-        headers = request.headers
-        raw, too_big = await _read(request)
+        headers = _headers(request.scope)
+        raw, too_big = await _read(request, headers)
         if too_big:
             body, findings = None, [Finding("body", "", f"is larger than {MAX_BODY} bytes", "lenient")]
         else:
@@ -104,7 +105,7 @@ class Engine:
         unusable = is_malformed(body) or too_big
         missing_key = bound.credential_required and credential is None and not unusable
         # A call refused before any scenario could answer it does not use up an admin rule.
-        selection = await self._select(request, bound, credential, rules=not (unusable or missing_key))
+        selection = await self._select(headers, bound, credential, rules=not (unusable or missing_key))
         if not unusable:
             findings += bound.validator.check_body(body)
         if missing_key:
@@ -127,7 +128,7 @@ class Engine:
             scenario=scenario,
             example=book.example_for(op.operation_id, scenario),
             examples=examples,
-            base_url=config.public_url or _base_url(request),
+            base_url=config.public_url or _base_url(request, headers),
             mount=bound.mount,
         )
         rejected = [f for f in findings if f.rejected_at(level)]
@@ -162,15 +163,15 @@ class Engine:
         )
 
     async def _select(
-        self, request: Request, bound: Bound, credential: str | None, *, rules: bool
+        self, headers: Mapping[str, str], bound: Bound, credential: str | None, *, rules: bool
     ) -> Selection:
         book = bound.provider.scenarios
         op_id = bound.op.operation_id
         where = f"provider {book.provider!r}"
-        named = request.headers.get(HEADER)
+        named = headers.get(HEADER)
         if named:
             return Selection(_checked(book, named.strip(), where), "header")
-        prefer = request.headers.get("prefer")
+        prefer = headers.get("prefer")
         if prefer:
             wanted = parse_prefer(prefer)
             if "example" in wanted:
@@ -236,7 +237,7 @@ class Engine:
             "findings": [f.as_dict() for f in findings],
             "rejected": refused,
             "request": {
-                "headers": journal.redact_headers(request.headers),
+                "headers": journal.redact_headers(call.headers),
                 "body": None if is_malformed(call.body) else journal.summarise_body(call.body, raw, secret),
             },
             "response": {"body": journal.summarise_body(answer.body, content, secret)},
@@ -254,9 +255,16 @@ class Engine:
         return Response(content, status_code=answer.status, headers=headers, media_type=answer.media_type)
 
 
-async def _read(request: Request) -> tuple[bytes, bool]:
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers as a dict, decoded once (names are lower case in ASGI); a repeated
+    name keeps its first value, as Starlette's ``Headers.get`` does. Each ``Headers.get`` scans
+    and decodes the whole list: a request looks up about ten."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
+
+
+async def _read(request: Request, headers: Mapping[str, str]) -> tuple[bytes, bool]:
     """The body, up to :data:`MAX_BODY` bytes; the flag says it was cut."""
-    declared = request.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
         return b"", True
     chunks: list[bytes] = []
@@ -269,9 +277,9 @@ async def _read(request: Request) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
-def _base_url(request: Request) -> str:
+def _base_url(request: Request, headers: Mapping[str, str]) -> str:
     """Scheme and host the client used, from the scope (cheaper than building ``request.url``)."""
-    host = request.headers.get("host")
+    host = headers.get("host")
     if host is None:
         server = request.scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"
