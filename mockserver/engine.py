@@ -25,7 +25,7 @@ from headshot_mock.mockserver.config import LEVELS, Level
 from headshot_mock.mockserver.errors import AdminError, UnknownScenario
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
-from headshot_mock.mockserver.runtime import Runtime, iso
+from headshot_mock.mockserver.runtime import Runtime
 from headshot_mock.mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
 from headshot_mock.mockserver.validation import Finding, RequestValidator, is_malformed
 
@@ -223,7 +223,7 @@ class Engine:
             content = codec.dumps(answer.body)
         secret = (bound.provider.spec.credential.name,)
         entry = {
-            "time": iso(await self.runtime.now()),
+            "time": journal.timestamp(await self.runtime.now()),
             "provider": call.provider,
             "operation": call.operation_id,
             "method": request.method,
