@@ -468,7 +468,7 @@ def versions(prism: bool) -> dict[str, str]:
         "python": platform.python_version(),
         "packages": ", ".join(
             f"{n} {dist(n)}"
-            for n in ("starlette", "uvicorn", "uvloop", "httptools", "jsonschema-rs", "orjson")
+            for n in ("starlette", "uvicorn", "uvloop", "httptools", "jsonschema-rs", "msgspec")
         ),
         "wrk": run("wrk", "-v"),
     }

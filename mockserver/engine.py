@@ -35,6 +35,8 @@ MAX_BODY = 32 * 1024 * 1024
 """Largest request body read (uploads and data-URI images included); larger ones are refused."""
 LEVEL_HEADER = "x-mock-validation"
 VIOLATIONS_HEADER_LIMIT = 2000
+HOLD_TICK = 0.05
+"""How often (real seconds) a held ``slow``/``timeout`` request re-reads the mock clock."""
 MISSING_KEY_ANSWERS = ("missing_key", "unauthorized")
 """The example answering a request without a key: ``missing_key`` where a provider tells the
 two apart (agent.ai: 401 without a token, 403 with a wrong one), else ``unauthorized``."""
@@ -147,9 +149,9 @@ class Engine:
             answer = provider.reject(call, rejected)
         else:
             if scenario == "slow":
-                await asyncio.sleep(config.slow_seconds)
+                await self._hold(config.slow_seconds)
             elif scenario == "timeout":
-                await asyncio.sleep(config.timeout_seconds)
+                await self._hold(config.timeout_seconds)
             try:
                 answer = await provider.answer(call)
             except Rejected as exc:
@@ -161,6 +163,13 @@ class Engine:
         return await self._respond(
             request, bound, call, raw, selection, level, findings, answer, refused, started
         )
+
+    async def _hold(self, seconds: float) -> None:
+        """Wait ``seconds`` on the mock clock. Real time moves that clock, so a server holds this
+        long for real; advancing it (a test, the admin API) ends the hold within a tick."""
+        until = await self.runtime.now() + seconds
+        while (left := until - await self.runtime.now()) > 0:
+            await asyncio.sleep(min(left, HOLD_TICK))
 
     async def _select(
         self, headers: Mapping[str, str], bound: Bound, credential: str | None, *, rules: bool
