@@ -375,9 +375,10 @@ def test_without_the_verify_extra_verify_says_how_to_install_it(
     missing: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, missing, None)  # what an install without the extra looks like
+    url = "http://127.0.0.1:9/modelslab/api"
     with pytest.raises(VerifyError, match=r"pip install 'headshot-mock\[verify\]'") as caught:
-        verify("modelslab", "http://127.0.0.1:9/modelslab/api", dry_run=True)
+        verify("modelslab", url, dry_run=True)
     assert missing in str(caught.value)
-    argv = ["verify", "--provider", "modelslab", "--base-url", "http://127.0.0.1:9/modelslab/api", "--dry-run"]
+    argv = ["verify", "--provider", "modelslab", "--base-url", url, "--dry-run"]
     assert main(argv) == 2
     assert "pip install 'headshot-mock[verify]'" in capsys.readouterr().err
