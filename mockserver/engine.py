@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
@@ -35,6 +36,8 @@ MAX_BODY = 32 * 1024 * 1024
 """Largest request body read (uploads and data-URI images included); larger ones are refused."""
 LEVEL_HEADER = "x-mock-validation"
 VIOLATIONS_HEADER_LIMIT = 2000
+_NO_QUERY = QueryParams()
+"""The query of a request without one (most of them): not parsed again each time."""
 HOLD_TICK = 0.05
 """How often (real seconds) a held ``slow``/``timeout`` request re-reads the mock clock."""
 MISSING_KEY_ANSWERS = ("missing_key", "unauthorized")
@@ -101,7 +104,8 @@ class Engine:
             body, findings = None, [Finding("body", "", f"is larger than {MAX_BODY} bytes", "lenient")]
         else:
             body, findings = bound.validator.parse_body(raw, headers.get("content-type", ""))
-        findings += bound.validator.check_parameters(request.path_params, request.query_params, headers)
+        query = request.query_params if request.scope["query_string"] else _NO_QUERY
+        findings += bound.validator.check_parameters(request.path_params, query, headers)
         credential = bound.credential(headers, body)
         level = _level(headers.get(LEVEL_HEADER), config.level)
         unusable = is_malformed(body) or too_big
@@ -124,7 +128,7 @@ class Engine:
             method=op.method,
             body=body,
             path_params=request.path_params,
-            query=request.query_params,
+            query=query,
             headers=headers,
             credential=credential,
             scenario=scenario,
@@ -319,5 +323,6 @@ def _header_text(text: str) -> str:
     """Header values must be printable ASCII here (h11 refuses control characters): escape the
     rest as Python would, and cut the tail."""
     text = text.encode("ascii", "backslashreplace").decode("ascii")
-    text = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in text)
+    if not text.isprintable():  # for ASCII text: a control character somewhere (rare)
+        text = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in text)
     return text if len(text) <= VIOLATIONS_HEADER_LIMIT else text[: VIOLATIONS_HEADER_LIMIT - 3] + "..."
