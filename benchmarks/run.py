@@ -79,6 +79,7 @@ class Settings:
     prism: bool
     suite: bool
     quick: bool
+    against: str | None = None
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Settings:
@@ -94,6 +95,11 @@ class Settings:
         parser.add_argument("--duration", type=float, help="seconds per segment (default 4, quick 2)")
         parser.add_argument("--no-prism", action="store_true", help="compare against raw Starlette only")
         parser.add_argument("--no-suite", action="store_true", help="skip the ClientSuite timing")
+        parser.add_argument(
+            "--against",
+            metavar="REV",
+            help="also serve headshot-mock as of git revision REV, side by side (measure a change)",
+        )
         args = parser.parse_args(argv)
         quick = args.quick
         duration = args.duration if args.duration is not None else (2.0 if quick else 4.0)
@@ -108,6 +114,7 @@ class Settings:
             prism=not args.no_prism,
             suite=not args.no_suite,
             quick=quick,
+            against=args.against,
         )
 
 
@@ -570,6 +577,13 @@ def table(
                 targets.append(
                     (f"{kind} rps vs {other} ({want}); per CPU second {cpu}", shown, paired >= goal)
                 )
+        for other in (name for name in results if name.startswith("headshot-mock@")):
+            for kind in ("valid", "invalid"):
+                paired = ratio(results, "headshot-mock", other, kind)
+                per_cpu = ratio(results, "headshot-mock", other, kind, by="cpu")
+                targets.append(
+                    (f"{kind} rps vs {other}; per CPU second {per_cpu:.2f}x", f"{paired:.2f}x", None)
+                )
         p99 = max(ours["valid"]["p99_ms"], ours["invalid"]["p99_ms"])
         targets.append(("p99 at 32 connections (≤ 30 ms)", f"{p99:.1f} ms", p99 <= 30))
         targets.append(("cold start (≤ 300 ms)", f"{ours['cold_ms']:.0f} ms", ours["cold_ms"] <= 300))
@@ -595,6 +609,30 @@ def table(
     lines += ["| target | measured | |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {'-' if ok is None else 'met' if ok else 'NOT met'} |" for t, m, ok in targets]
     return "\n".join(lines + [""] + [f"note: {n}" for n in notes])
+
+
+def revision_server(rev: str, tmp: Path) -> Server:
+    """headshot-mock as of ``rev`` (``git archive``), laid out as the package installs, and served
+    by this interpreter with the development checkout's import hook taken out of the way."""
+    tree = tmp / "tree"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True, timeout=60
+    )
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True, timeout=60)
+    package = tmp / "path" / "headshot_mock"
+    package.mkdir(parents=True)
+    for part in ("specs", "mockserver", "contracts"):
+        (package / part).symlink_to(tree / part)
+    for item in (tree / "headshot_mock").iterdir():
+        (package / item.name).symlink_to(item)
+    port = free_port()
+    code = (
+        "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)]; "
+        f"sys.path.insert(0, {str(tmp / 'path')!r}); from headshot_mock.contracts.cli import main; "
+        f"sys.exit(main(['serve', '--host', '127.0.0.1', '--port', '{port}']))"
+    )
+    return Server(f"headshot-mock@{rev}", [sys.executable, "-c", code], ROUTE, port)
 
 
 def servers(prism: bool) -> list[Server]:
@@ -668,6 +706,14 @@ def main(argv: list[str] | None = None) -> int:
         prism = False
     os.sched_setaffinity(0, {int(LOAD_CPU)})  # this script and wrk on the load core
     chosen = servers(prism)
+    with contextlib.ExitStack() as stack:
+        if settings.against:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-rev-")))
+            chosen.insert(1, revision_server(settings.against, tmp))
+        return _run(settings, chosen, prism, notes)
+
+
+def _run(settings: Settings, chosen: list[Server], prism: bool, notes: list[str]) -> int:
     results = measure_servers(chosen, settings)
     extra: dict[str, Any] = {}
     log(f"ModelsLab flow x{settings.flows}")
