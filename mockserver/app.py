@@ -110,7 +110,10 @@ class _ExactPaths(BaseRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self._routes[get_route_path(scope)]
         scope["route"] = route
-        await route.app(scope, receive, send)
+        # The endpoint (engine.handle) answers every failure itself and raises no HTTPException:
+        # Starlette's per-route exception wrapper would only add two layers of calls.
+        response = await route.endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 def _dispatch(engine: Engine, path: str, methods: Mapping[str, Bound]) -> Any:
