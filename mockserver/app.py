@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Route, get_route_path
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
 from headshot_mock import specs
@@ -102,18 +102,27 @@ class _ExactPaths(BaseRoute):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] == "http":
-            route = self._routes.get(get_route_path(scope))
+            route = self._routes.get(_route_path(scope))
             if route is not None and route.methods is not None and scope["method"] in route.methods:
                 return Match.FULL, {"endpoint": route.endpoint, "path_params": {}}
         return Match.NONE, {}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._routes[get_route_path(scope)]
+        route = self._routes[_route_path(scope)]
         scope["route"] = route
         # The endpoint (engine.handle) answers every failure itself and raises no HTTPException:
         # Starlette's per-route exception wrapper would only add two layers of calls.
         response = await route.endpoint(Request(scope, receive, send))
         await response(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the app's ``root_path``, as Starlette's routes match it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :]
+    return path
 
 
 def _dispatch(engine: Engine, path: str, methods: Mapping[str, Bound]) -> Any:
