@@ -2,7 +2,8 @@
 
 - :class:`MockSession` — a mock for one test (in-process or on a port), with journal assertions;
   the pytest plugin (``headshot_mock`` fixtures) hands these out.
-- :class:`ClientSuite`, :func:`images`, :func:`raises` — run your client through every scenario.
+- :class:`ClientSuite`, :func:`images`, :func:`raises`, :func:`returns` — run your client through
+  every scenario.
 - :func:`intercept` — a respx router serving the providers' real hosts from the mock.
 - :func:`verify` — schemathesis conformance of any server against a bundled spec (imported on
   first use: it loads schemathesis).
@@ -25,6 +26,7 @@ _HOMES = {
     "images": "headshot_mock.contracts.suite",
     "intercept": "headshot_mock.contracts.intercept",
     "raises": "headshot_mock.contracts.suite",
+    "returns": "headshot_mock.contracts.suite",
     "verify": "headshot_mock.contracts.verify",
 }
 __all__ = sorted(_HOMES)

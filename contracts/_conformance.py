@@ -90,8 +90,8 @@ class _Run:
         document = copy.deepcopy(dict(spec.document))
         document["servers"] = [{"url": report.base_url}]
         config: dict[str, Any] = {"base-url": report.base_url}
-        if spec.credential.location == "header":
-            config["auth"] = {"openapi": {spec.credential.name: {"bearer": api_key}}}
+        if spec.credential.location == "header" and spec.credential.name:
+            config["auth"] = {"openapi": {spec.credential.name: _auth(spec, api_key)}}
         self.schema: Any = schemathesis.openapi.from_dict(
             document, config=schemathesis.Config.from_dict(config)
         )
@@ -165,7 +165,10 @@ class _Run:
             response = self._call(case, phase, self._call_kwargs())
             self._validate(case, response, phase)
 
-        self._hypothesis(test)
+        # A negative phase with nothing to break (only string parameters) is not a failure.
+        self._hypothesis(
+            test, self.results.get(op.definition.raw.get("operationId", "")), negative=phase == "negative"
+        )
 
     def _examples(self, op: Any, limit: int) -> int:
         """The spec's own request examples first (realistic bodies: real URLs, known ids); returns
@@ -206,9 +209,9 @@ class _Run:
         Machine._hypothesis_internal_use_seed = self.report.seed
         self._hypothesis(lambda: Machine.run(settings=self._settings(examples)))
 
-    def _hypothesis(self, test: Callable[[], None]) -> None:
+    def _hypothesis(self, test: Callable[[], None], result: Any = None, *, negative: bool = False) -> None:
         """Run one Hypothesis test; the budget and an unreachable server end the run, anything
-        else the test raises is recorded, never raised."""
+        else the test raises is recorded (against ``result``'s operation), never raised."""
         try:
             test()
         except (BudgetExhausted, _Unreachable):
@@ -219,7 +222,11 @@ class _Run:
                 raise inner from None
             if not isinstance(exc, Exception):
                 raise
-            self.results[next(iter(self.results))]._record(
+            from hypothesis.errors import Unsatisfiable
+
+            if negative and isinstance(exc, Unsatisfiable):
+                return
+            (result or self.results[next(iter(self.results))])._record(
                 Failure("error", f"{type(exc).__name__}: {exc}".splitlines()[0], "run", None, str(exc))
             )
 
@@ -227,8 +234,12 @@ class _Run:
 
     def _call_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"base_url": self.report.base_url, "session": self.session}
-        if self.spec.credential.location == "header":
-            kwargs["headers"] = {"Authorization": f"Bearer {self.api_key}"}
+        if self.spec.credential.location == "header" and self.spec.credential.name:
+            scheme = _scheme(self.spec)
+            if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
+                kwargs["headers"] = {scheme["name"]: self.api_key}
+            elif scheme.get("type") != "apiKey" and scheme.get("scheme", "bearer").lower() != "basic":
+                kwargs["headers"] = {"Authorization": f"Bearer {self.api_key}"}
         return kwargs
 
     def _prepare(self, case: Any, phase: PhaseName) -> None:
@@ -332,6 +343,21 @@ class _Run:
             text = json.dumps(data, ensure_ascii=False)
         text = text.replace(self.api_key, REDACTED)
         return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + "..."
+
+
+def _scheme(spec: specs.ProviderSpec) -> dict[str, Any]:
+    schemes = (spec.document.get("components") or {}).get("securitySchemes") or {}
+    return dict(spec.resolve(schemes.get(spec.credential.name) or {}))
+
+
+def _auth(spec: specs.ProviderSpec, api_key: str) -> dict[str, str]:
+    """schemathesis' auth settings for the scheme the key travels in (bearer, API key, basic)."""
+    scheme = _scheme(spec)
+    if scheme.get("type") == "apiKey":
+        return {"api_key": api_key}
+    if scheme.get("scheme", "bearer").lower() == "basic":
+        return {"username": api_key, "password": api_key}
+    return {"bearer": api_key}
 
 
 def _rejected_in_body(response: Any) -> bool:

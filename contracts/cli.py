@@ -2,10 +2,12 @@
 calls one library function (it lives in ``contracts``, the top layer, because ``verify`` is
 a contract check and ``serve`` a mock-server one).
 
-headshot-mock serve [--provider ID] [--port 4010] [--scenario NAME] [--level lenient] ...
+headshot-mock serve [--provider ID] [--port 4010] [--scenario NAME] [--level lenient] [--spec FILE] ...
 headshot-mock scenarios [--provider ID]
 headshot-mock providers
 headshot-mock verify --provider ID --base-url URL [--api-key KEY] [--max-requests 100] [--dry-run] ...
+headshot-mock proxy --provider ID | --spec FILE --upstream URL [--errors] [--max-requests 20] [--record DIR]
+headshot-mock drift DIR [--provider ID | --spec FILE]
 """
 
 from __future__ import annotations
@@ -70,6 +72,40 @@ def _parser() -> _Parser:
     serve.add_argument("--journal-limit", type=int, help="journal entries kept (default 1000)")
     serve.add_argument("--public-url", metavar="URL", help="base URL for links the mock hands out")
     serve.add_argument("--config", metavar="FILE", help="YAML/JSON config file (also $HEADSHOT_MOCK_CONFIG)")
+    guard = serve.add_argument_group("security")
+    guard.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' on /__mock/ (needed to bind a non-loopback --host)",
+    )
+    guard.add_argument(
+        "--no-admin",
+        dest="admin",
+        action="store_false",
+        default=None,
+        help="serve without the admin API (/__mock/ answers 404; generated files still served)",
+    )
+    guard.add_argument(
+        "--show-secrets",
+        action="store_true",
+        default=None,
+        help="print webhook secrets at start and list them in clear in the admin API",
+    )
+    own = serve.add_argument_group("your own OpenAPI documents (docs/your-own-spec.md)")
+    own.add_argument(
+        "--spec",
+        dest="specs",
+        action="append",
+        metavar="[ID=]FILE",
+        help="serve this OpenAPI 3.0/3.1 file (YAML or JSON) under /<id> (repeatable)",
+    )
+    own.add_argument(
+        "--dynamic",
+        action="store_true",
+        default=None,
+        help="answers generated from a schema vary per request (default: one per seed)",
+    )
+    own.add_argument("--watch", action="store_true", default=None, help="reload a spec file when it changes")
     hooks = serve.add_argument_group("webhooks")
     hooks.add_argument(
         "--webhook",
@@ -104,6 +140,7 @@ def _parser() -> _Parser:
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios of each provider")
     scenarios.add_argument("--provider", metavar="ID", help="only this provider")
+    scenarios.add_argument("--spec", metavar="[ID=]FILE", help="the scenarios of your own OpenAPI file")
 
     commands.add_parser("providers", help="list the bundled providers and their base URLs")
 
@@ -115,7 +152,8 @@ def _parser() -> _Parser:
         description="Check a server (the mock, a proxy, the real provider) against the bundled spec of one "
         "provider: positive, negative and stateful (links) requests, reported per operation.",
     )
-    check.add_argument("--provider", required=True, metavar="ID", help="the bundled spec to check against")
+    check.add_argument("--provider", metavar="ID", help="the bundled spec to check against")
+    check.add_argument("--spec", metavar="[ID=]FILE", help="or your own OpenAPI file to check against")
     check.add_argument(
         "--base-url",
         required=True,
@@ -149,7 +187,54 @@ def _parser() -> _Parser:
     )
     check.add_argument("--dry-run", action="store_true", help="print what would be sent and send nothing")
     check.add_argument("--seed", type=int, help="Hypothesis seed, to replay a run (default: random, printed)")
+    _proxy_parsers(commands)
     return parser
+
+
+def _proxy_parsers(commands: Any) -> None:
+    proxy = commands.add_parser(
+        "proxy",
+        help="forward to a real (or any) server, validating both sides against a spec (docs/proxy.md)",
+        description="Serve a spec's operations at their real paths and forward each request to --upstream; "
+        "requests and the upstream's answers are validated against the spec, journaled (keys redacted) "
+        "and reported in X-Mock-Violations; a summary is printed on exit.",
+    )
+    proxy.add_argument("--provider", metavar="ID", help="a bundled spec")
+    proxy.add_argument("--spec", metavar="[ID=]FILE", help="or your own OpenAPI file")
+    proxy.add_argument(
+        "--upstream", required=True, metavar="URL", help="the provider's base URL to forward to"
+    )
+    proxy.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    proxy.add_argument("--port", type=int, default=4011, help="port to bind (default 4011)")
+    proxy.add_argument(
+        "--level", choices=LEVELS, default="lenient", help="validation level (default lenient)"
+    )
+    proxy.add_argument(
+        "--errors",
+        action="store_true",
+        help="answer a request the level rejects with the provider's error, without forwarding it",
+    )
+    from headshot_mock.contracts.proxy import DEFAULT_MAX_REQUESTS
+
+    proxy.add_argument(
+        "--max-requests",
+        type=int,
+        default=DEFAULT_MAX_REQUESTS,
+        metavar="N",
+        help=f"requests forwarded at most, then 429 (default {DEFAULT_MAX_REQUESTS}: calls cost credits)",
+    )
+    proxy.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback upstream (a real provider bills calls)",
+    )
+    proxy.add_argument("--record", metavar="DIR", help="save each exchange (redacted) as a named example")
+    drift = commands.add_parser("drift", help="how answers recorded by `proxy --record` differ from the spec")
+    drift.add_argument("folder", metavar="DIR", help="the folder `proxy --record` wrote")
+    drift.add_argument(
+        "--provider", metavar="ID", help="compare with this bundled spec (default: as recorded)"
+    )
+    drift.add_argument("--spec", metavar="[ID=]FILE", help="or with your own OpenAPI file")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,9 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         if args.command == "scenarios":
-            return _scenarios(args.provider)
+            return _scenarios(_own(args.spec) if args.spec else args.provider)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "proxy":
+            return _proxy(args)
+        if args.command == "drift":
+            return _drift(args)
         return _providers()
     except (MockError, specs.SpecError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -171,8 +260,9 @@ def config_from(args: argparse.Namespace) -> MockConfig:
     """Flags that were given override the config file and environment; the rest keep them."""
     fields = {f.name for f in dataclasses.fields(MockConfig)}
     overrides: dict[str, Any] = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    if "webhooks" in overrides:
-        overrides["webhooks"] = tuple(overrides["webhooks"])
+    for name in ("webhooks", "specs"):
+        if name in overrides:
+            overrides[name] = tuple(overrides[name])
     extra_allow = tuple(overrides.pop("webhook_allow", ()))
     config = MockConfig.load(file=args.config, overrides=overrides)
     if extra_allow:  # --webhook-allow adds to the allow-list (loopback stays allowed)
@@ -203,16 +293,26 @@ def _serve(args: argparse.Namespace) -> int:
     )
     for provider, url in base_urls(config).items():
         print(f"  {provider:<10} {url}")
+        for note in getattr(app.state.engine.providers[provider], "notes", ()):
+            print(f"  {'':<10}   note: {note}")
     takers = [p for p in app.state.engine.providers.values() if p.webhook_events]
     for endpoint in config.webhooks:
         url, _, secret = endpoint.partition("#")
         for plugin in takers:
-            signed = secret or plugin.default_secret
-            print(f"  {'webhook':<10} {url}  ({plugin.spec.title} events, signed with {signed})")
-    print(
-        f"  {'admin':<10} http://{config.host}:{config.port}/__mock/  (journal, rules, jobs, clock, reset)",
-        flush=True,
-    )
+            if config.show_secrets:
+                signed = f"signed with {secret or plugin.default_secret}"
+            else:
+                signed = "signed; --show-secrets prints the secret"
+            print(f"  {'webhook':<10} {url}  ({plugin.spec.title} events, {signed})")
+    if not config.admin:
+        admin = "off (--no-admin)"
+    else:
+        token = " - needs Authorization: Bearer <--admin-token>" if config.admin_token else ""
+        admin = (
+            f"http://{config.host}:{config.port}/__mock/"
+            f"  (web page: journal, jobs, webhooks, rules; admin API){token}"
+        )
+    print(f"  {'admin':<10} {admin}", flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
     return 0
 
@@ -221,8 +321,8 @@ def _scenarios(provider: str | None) -> int:
     from headshot_mock.mockserver.app import scenario_books
 
     ids = (provider,) if provider else specs.providers()
-    if provider and provider not in specs.providers():
-        raise specs.UnknownProvider(provider, specs.providers())
+    if provider:
+        specs.load(provider)  # an unknown id raises, naming the valid ones
     for pid, book in scenario_books(ids).items():
         print(f"{pid}:")
         for name, summary in book.summaries.items():
@@ -235,9 +335,12 @@ def _scenarios(provider: str | None) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from headshot_mock.contracts.verify import VerifyError, verify
 
+    if bool(args.provider) == bool(args.spec):
+        print(f"{PROG} verify: error: give --provider ID (a bundled spec) or --spec FILE", file=sys.stderr)
+        return 2
     try:
         report = verify(
-            args.provider,
+            _own(args.spec) if args.spec else args.provider,
             args.base_url,
             api_key=args.api_key,
             max_requests=args.max_requests,
@@ -254,6 +357,64 @@ def _verify(args: argparse.Namespace) -> int:
     if args.junit_xml:
         print(f"JUnit report written to {args.junit_xml}")
     return report.exit_code
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from headshot_mock.contracts.proxy import create_proxy
+    from headshot_mock.contracts.verify import VerifyError
+
+    if bool(args.provider) == bool(args.spec):
+        print(f"{PROG} proxy: error: give --provider ID (a bundled spec) or --spec FILE", file=sys.stderr)
+        return 2
+    provider = _own(args.spec) if args.spec else args.provider
+    specs.load(provider)  # an unknown id is named with the valid ones
+    config = MockConfig(
+        providers=(provider,) if provider in specs.providers() else (),
+        specs=(args.spec,) if args.spec else (),
+        level=args.level,
+    )
+    try:
+        app = create_proxy(
+            provider,
+            args.upstream,
+            config=config,
+            max_requests=args.max_requests,
+            allow_remote=args.allow_remote,
+            errors=args.errors,
+            record=args.record,
+        )
+    except VerifyError as exc:
+        print(f"{PROG} proxy: error: {exc}", file=sys.stderr)
+        return 2
+    base = specs.load(provider).base_path
+    print(
+        f"{PROG} proxy on http://{args.host}:{args.port}{base} -> {app.state.stats.upstream} "
+        f"(level {args.level}, budget {args.max_requests} requests"
+        + (", errors answered here" if args.errors else "")
+        + (f", recording to {args.record}" if args.record else "")
+        + ")",
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    print(app.state.stats.summary(), flush=True)
+    return 0
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from headshot_mock.contracts.drift import drift
+
+    provider = _own(args.spec) if args.spec else args.provider
+    report = drift(args.folder, provider)
+    print(report.render())
+    return report.exit_code
+
+
+def _own(entry: str) -> str:
+    """Load and register a user's spec file (``[ID=]FILE``); its id."""
+    name, path = specs.parse_entry(entry)
+    return specs.load_file(path, name).id
 
 
 def _providers() -> int:

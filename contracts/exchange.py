@@ -27,8 +27,12 @@ class Located:
     """The URL the real provider would have been called at."""
 
 
-@cache
 def _patterns(provider: str) -> tuple[tuple[re.Pattern[str], specs.Operation], ...]:
+    return _compiled(provider, id(specs.load(provider)))  # a reloaded user spec is a new object
+
+
+@cache
+def _compiled(provider: str, version: int) -> tuple[tuple[re.Pattern[str], specs.Operation], ...]:
     out = []
     for op in specs.load(provider).operations:
         template = re.escape(op.base_path + op.path)

@@ -47,6 +47,8 @@ class MockSession:
         return self
 
     def stop(self) -> None:
+        if getattr(self.app.state, "watcher", None) is not None:
+            self.app.state.watcher.stop()
         if self._server is not None:
             self._server.stop()
             self._server = None

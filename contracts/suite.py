@@ -63,8 +63,12 @@ class Expect:
     error: type[BaseException] | tuple[type[BaseException], ...] = ()
     match: str | None = None
     minimum: int = 1
+    returns: bool = False
+    """The client returns normally (whatever it returns): a user spec's success, by default."""
 
     def describe(self) -> str:
+        if self.returns:
+            return "return normally"
         if self.images:
             return f"return at least {self.minimum} decodable image(s)"
         names = self.error if isinstance(self.error, tuple) else (self.error,)
@@ -75,6 +79,11 @@ class Expect:
 def images(minimum: int = 1) -> Expect:
     """The client returns at least ``minimum`` images (bytes, or paths to files) that decode."""
     return Expect(images=True, minimum=minimum)
+
+
+def returns() -> Expect:
+    """The client returns without raising (the default success of a suite over your own spec)."""
+    return Expect(images=False, returns=True)
 
 
 def raises(
@@ -95,6 +104,9 @@ class ClientSuite:
     """Base class of a client contract suite (see the module docstring)."""
 
     provider: ClassVar[str] = ""
+    spec: ClassVar[str | None] = None
+    """Your own OpenAPI file (``[ID=]FILE``) instead of a bundled ``provider``: its id becomes
+    :attr:`provider`, its examples and statuses the scenarios (docs/your-own-spec.md)."""
     expect: ClassVar[Mapping[str, Expect]] = {}
     """Per-scenario expectations; scenarios not named get the defaults (:meth:`expectation`)."""
     skip: ClassVar[tuple[str, ...]] = ()
@@ -109,6 +121,14 @@ class ClientSuite:
     contract_level: ClassVar[str] = "strict"
     """The level at which sent requests are judged: ``strict`` (the documented contract) or
     ``lenient`` (only what the provider refuses in practice)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("spec"):
+            from headshot_mock import specs
+
+            name, path = specs.parse_entry(str(cls.spec))
+            cls.provider = specs.load_file(path, name).id
 
     def generate(self, base_url: str, api_key: str, photo: bytes) -> Any:
         """Generate headshots with your client; return the images (bytes or file paths)."""
@@ -143,11 +163,14 @@ class ClientSuite:
     def expectation(cls, scenario: str) -> Expect:
         if scenario in cls.expect:
             return cls.expect[scenario]
-        return images() if scenario in SUCCEEDING else raises()
+        if scenario in SUCCEEDING:
+            return returns() if cls.spec else images()
+        return raises()
 
     @classmethod
     def session_config(cls) -> MockConfig:
-        return MockConfig(level="strict", slow_seconds=0.2, timeout_seconds=cls.hold, seed=0)
+        own = (str(cls.spec),) if cls.spec else ()
+        return MockConfig(level="strict", slow_seconds=0.2, timeout_seconds=cls.hold, seed=0, specs=own)
 
     def run_scenario(self, mock: MockSession, scenario: str) -> None:
         """Steer ``mock`` into ``scenario``, run the client, check both sides of the contract."""
@@ -155,6 +178,8 @@ class ClientSuite:
         key = "suite-key"
         if scenario in TRANSIENT:
             mock.add_rule(self.provider, scenario, times=1)
+        elif scenario != "success" and self.spec:  # a rule works whatever the spec's security
+            mock.add_rule(self.provider, scenario, times=None)
         elif scenario != "success":
             key = f"mock-{scenario}"
         expected = self.expectation(scenario)
@@ -229,6 +254,10 @@ class ClientSuite:
                 f"the client did not return within {self.deadline:g} s (does it poll forever?); "
                 "it is still running in the background and may call the mock during later scenarios"
             ]
+        if expected.returns:
+            if outcome.error is not None:
+                return [f"it raised {type(outcome.error).__name__}: {outcome.error}"]
+            return []
         if expected.images:
             if outcome.error is not None:
                 return [f"it raised {type(outcome.error).__name__}: {outcome.error}"]

@@ -179,4 +179,11 @@ def _spec(provider: str) -> specs.ProviderSpec:
 def _credential_label(spec: specs.ProviderSpec) -> str:
     if spec.credential.location == "body":
         return f"body field `{spec.credential.name}`"
+    if not spec.credential.name:
+        return "none (the spec declares no security)"
+    scheme = spec.resolve(
+        ((spec.document.get("components") or {}).get("securitySchemes") or {})[spec.credential.name]
+    )
+    if scheme.get("type") == "apiKey":
+        return f"{scheme.get('in', 'header')} `{scheme.get('name')}`"
     return "Authorization: Bearer"

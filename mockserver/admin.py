@@ -17,10 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from headshot_mock import specs
+from headshot_mock.mockserver import page
 from headshot_mock.mockserver.control import Control, only
 from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError
+from headshot_mock.mockserver.journal import REDACTED
 from headshot_mock.mockserver.problems import problem
+from headshot_mock.mockserver.validation import cut, parse_json
 
 PREFIX = "/__mock"
 RULE_FIELDS = ("provider", "operation", "scenario", "times")
@@ -63,6 +67,9 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
                     "base_url": f"{base}{mounts[pid]}{p.spec.base_path}",
                     "real_base_url": p.spec.server_url,
                     "operations": [op.operation_id for op in p.spec.operations],
+                    "docs": _docs(p.spec),
+                    "final_states": list(p.final_states),
+                    "webhook_events": list(p.webhook_events),
                 }
                 for pid, p in sorted(engine.providers.items())
             }
@@ -104,6 +111,21 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         await control.clear_rules()
         return Response(status_code=204)
 
+    async def list_defaults(request: Request) -> Response:
+        return JSONResponse({"defaults": await control.defaults()})
+
+    async def set_default(request: Request) -> Response:
+        data = await _json(request)
+        only(data, ("provider", "scenario"), "default")
+        if "scenario" not in data:
+            raise AdminError(
+                400, "Missing scenario", "The body needs 'scenario': a name, or null for the server's."
+            )
+        scenario = data["scenario"]
+        if scenario is not None and not isinstance(scenario, str):
+            raise AdminError(400, "Bad default", f"scenario must be a name or null, got {scenario!r}.")
+        return JSONResponse(await control.set_default(_required(data, "provider"), scenario))
+
     async def list_jobs(request: Request) -> Response:
         return JSONResponse({"jobs": await control.jobs(query(request, "provider"))})
 
@@ -118,8 +140,15 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
             return JSONResponse(await control.advance(seconds))
         return JSONResponse(await control.clock())
 
+    def shown(endpoint: Mapping[str, Any]) -> dict[str, Any]:
+        """Secrets stay out of admin answers (a receiver knows its own) unless --show-secrets."""
+        if engine.runtime.config.show_secrets or endpoint.get("secret") is None:
+            return dict(endpoint)
+        return {**endpoint, "secret": REDACTED}
+
     async def list_endpoints(request: Request) -> Response:
-        return JSONResponse({"endpoints": await control.endpoints(query(request, "provider"))})
+        found = await control.endpoints(query(request, "provider"))
+        return JSONResponse({"endpoints": [shown(e) for e in found]})
 
     async def add_endpoint(request: Request) -> Response:
         data = await _json(request)
@@ -130,7 +159,7 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
             events=data.get("events"),
             secret=data.get("secret"),
         )
-        return JSONResponse(endpoint, status_code=201)
+        return JSONResponse(shown(endpoint), status_code=201)
 
     async def clear_endpoints(request: Request) -> Response:
         await control.clear_endpoints()
@@ -144,7 +173,7 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         raw = "10" if raw is None else raw
         try:
             timeout = float(raw)
-        except ValueError:
+        except ValueError:  # float() takes any length: "1e400" is inf, refused by Control
             raise AdminError(400, "Bad timeout", "timeout must be a finite number of seconds >= 0.") from None
         await control.idle(timeout)
         return Response(status_code=204)
@@ -165,6 +194,8 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         ("/rules", list_rules, ["GET"]),
         ("/rules", add_rule, ["POST"]),
         ("/rules", clear_rules, ["DELETE"]),
+        ("/defaults", list_defaults, ["GET"]),
+        ("/defaults", set_default, ["POST"]),
         ("/jobs", list_jobs, ["GET"]),
         ("/jobs/{provider}/{job_id}/finish", finish_job, ["POST"]),
         ("/clock", clock, ["GET", "POST"]),
@@ -175,8 +206,20 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         ("/idle", idle, ["POST"]),
         ("/reset", reset, ["POST"]),
         ("/openapi.json", openapi, ["GET"]),
+        *page.table(engine, control, document),
     ]
     return _merge(table, guarded)
+
+
+def _docs(spec: specs.ProviderSpec) -> dict[str, list[str]]:
+    """Each operation's documentation: the URLs its ``x-source`` names (spec provenance)."""
+    sources = spec.document.get("x-provider", {}).get("sources", {})
+    out = {}
+    for op in spec.operations:
+        keys = op.definition.get("x-source", [])
+        keys = [keys] if isinstance(keys, str) else keys
+        out[op.operation_id] = [sources[key] for key in keys if key in sources]
+    return out
 
 
 def _merge(table: list[tuple[str, Endpoint, list[str]]], wrap: Callable[[Endpoint], Endpoint]) -> list[Route]:
@@ -211,17 +254,19 @@ async def _json(request: Request, *, optional: bool = False) -> dict[str, Any]:
     raw = await request.body()
     if not raw and optional:
         return {}
-    try:
-        data = json.loads(raw, parse_constant=_no_constants)
-    except ValueError:
-        raise AdminError(400, "Malformed JSON", "The admin API takes a JSON object body.") from None
+    data, finding = parse_json(raw)  # the providers' parser: no NaN, 1e400, deep nesting, lone surrogates
+    if finding is not None:
+        raise AdminError(400, "Malformed JSON", f"The admin API takes a JSON object body: {finding.message}.")
     if not isinstance(data, dict):
-        raise AdminError(400, "Malformed JSON", f"Expected a JSON object, got {type(data).__name__}.")
+        kind = _JSON_TYPES.get(type(data), type(data).__name__)
+        raise AdminError(
+            400, "Malformed JSON", f"Expected a JSON object, got {kind} ({type(data).__name__})."
+        )
     return data
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+_JSON_TYPES = {type(None): "null", list: "an array", str: "a string", int: "a number", float: "a number"}
+_JSON_TYPES[bool] = "a boolean"
 
 
 def _required(data: Mapping[str, Any], name: str) -> str:
@@ -234,6 +279,8 @@ def _required(data: Mapping[str, Any], name: str) -> str:
 def _int(value: str | None, name: str) -> int | None:
     if value is None:
         return None
-    if not (value.isascii() and value.isdigit()):
-        raise AdminError(400, f"Bad {name}", f"{name} must be a whole number, got {value!r}.")
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise AdminError(
+            400, f"Bad {name}", f"{name} must be a whole number below 10**18, got {cut(value)!r}."
+        )
     return int(value)

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
@@ -22,6 +23,7 @@ from headshot_mock.mockserver.config import MockConfig
 from headshot_mock.mockserver.control import Control
 from headshot_mock.mockserver.engine import Bound, Engine
 from headshot_mock.mockserver.errors import UnknownScenario
+from headshot_mock.mockserver.guard import Guard
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers import plugin_for
 from headshot_mock.mockserver.providers.base import Provider
@@ -49,22 +51,31 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     engine = Engine(runtime, providers)
     control = Control(engine)
     mounts = {pid: "" if config.root_provider else f"/{pid}" for pid in providers}
-    routes: list[BaseRoute] = [
-        *_provider_routes(engine, mounts),
-        *files.routes(runtime),
-        *admin.routes(engine, control, mounts),
-    ]
+    fixed: list[BaseRoute] = [*files.routes(runtime), *admin.routes(engine, control, mounts)]
+    routes: list[BaseRoute] = [*_provider_routes(engine, mounts), *fixed]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        if getattr(app.state, "watcher", None) is not None:
+            app.state.watcher.stop()
         await runtime.close()
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found(routes)}, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _not_found(routes)},
+        middleware=[Middleware(Guard, runtime=runtime)],
+        lifespan=lifespan,
+    )
     app.state.engine = engine
     app.state.control = control
     app.state.runtime = runtime
     app.state.mounts = mounts
+    app.state.watcher = None
+    if config.watch and config.specs:  # --watch: reload changed spec files (mockserver/watch.py)
+        from headshot_mock.mockserver.watch import Watcher
+
+        app.state.watcher = Watcher(app, lambda: [*_provider_routes(engine, mounts), *fixed]).start()
     return app
 
 
@@ -85,9 +96,10 @@ def _provider_routes(engine: Engine, mounts: Mapping[str, str]) -> list[BaseRout
             by_path[f"{mounts[pid]}{op.base_path}{op.path}"][op.method] = Bound.build(
                 provider, op, mounts[pid]
             )
+    # A literal segment wins over a template (`/pets/mine` before `/pets/{id}`), as OpenAPI says.
+    ordered = sorted(by_path.items(), key=lambda item: [s.startswith("{") for s in item[0].split("/")])
     routes = [
-        Route(path, _dispatch(engine, path, methods), methods=list(methods))
-        for path, methods in by_path.items()
+        Route(path, _dispatch(engine, path, methods), methods=list(methods)) for path, methods in ordered
     ]
     return [_ExactPaths(routes), *routes]
 
@@ -155,7 +167,7 @@ def _not_found(routes: list[BaseRoute]) -> Any:
 
 def scenario_books(provider_ids: tuple[str, ...]) -> dict[str, ScenarioBook]:
     """The scenarios of each provider, as its plug-in declares them (no server needed)."""
-    return {pid: ScenarioBook(specs.load(pid), plugin_for(pid).lifecycles) for pid in provider_ids}
+    return {pid: plugin_for(pid).book(specs.load(pid)) for pid in provider_ids}
 
 
 def scenario_names(config: MockConfig) -> set[str]:

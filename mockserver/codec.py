@@ -21,8 +21,17 @@ def loads(data: bytes | str) -> Any:
     """``json.loads(data)``, faster for the JSON msgspec understands."""
     try:
         return _decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
         return json.loads(data)
+
+
+def try_loads(data: bytes | str) -> tuple[bool, Any]:
+    """``(True, value)`` when msgspec parses ``data``, else ``(False, None)``: for a caller that
+    parses what msgspec refuses its own way (request bodies: validation.parse_json)."""
+    try:
+        return True, _decode(data)
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
+        return False, None
 
 
 def dumps(value: Any) -> bytes:

@@ -15,16 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 
 from headshot_mock import specs
 from headshot_mock.mockserver.errors import ConfigError
+from headshot_mock.mockserver.targets import AllowList, parse_url
 from headshot_mock.specs.errors import did_you_mean
 
 Level = Literal["strict", "lenient"]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 LEVELS: tuple[Level, ...] = ("strict", "lenient")
 ENV_PREFIX = "HEADSHOT_MOCK_"
 
@@ -54,8 +53,16 @@ class MockConfig:
     journal_limit: int = 1000
     """Journal entries kept; the oldest are dropped."""
     public_url: str | None = None
-    """Base URL to put in generated links (file, fetch, upload URLs); default: the request's."""
-    webhooks: tuple[str, ...] = ()
+    """Base URL to put in generated links (file, fetch, upload URLs); default: the request's.
+    Its host is also one of the names the mock answers to (see ``guard.py``)."""
+    admin: bool = True
+    """Serve the admin API under ``/__mock/`` (``--no-admin``: only providers and their files)."""
+    admin_token: str | None = dataclasses.field(default=None, repr=False)
+    """When set, every ``/__mock/`` route requires ``Authorization: Bearer <token>``. Required
+    to bind anything but a loopback address (unless ``admin`` is off)."""
+    show_secrets: bool = False
+    """List webhook secrets in clear in the admin API and print them at start."""
+    webhooks: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # may hold URL#secret
     """Webhook endpoints registered at start (Magic Hour): ``URL`` or ``URL#secret``, all events."""
     webhook_allow: tuple[str, ...] = ("127.0.0.0/8", "::1", "localhost")
     """Where webhooks may go: IP networks and host names. Anything else is refused and recorded."""
@@ -71,9 +78,22 @@ class MockConfig:
     """Chaos: extra copies of every delivery (a receiver must be idempotent)."""
     webhook_reorder: bool = False
     """Chaos: deliver a job's final event before the ones that preceded it."""
+    specs: tuple[str, ...] = ()
+    """Your own OpenAPI documents to serve: ``FILE`` or ``ID=FILE`` (``specs.load_file``). With
+    specs and no ``providers``, only the specs are served; name bundled providers to add them."""
+    dynamic: bool = False
+    """Answers generated from a schema (no example) vary per request instead of per seed."""
+    watch: bool = False
+    """Reload a changed spec file without a restart (a broken edit keeps the last good one)."""
 
     def __post_init__(self) -> None:
-        known = specs.providers()
+        if not isinstance(self.specs, tuple):  # a list from Python (MockSession(specs=[...]))
+            object.__setattr__(self, "specs", tuple(str(s) for s in self.specs))
+        known = (*specs.providers(), *self.spec_ids)
+        if len(set(self.spec_ids)) != len(self.spec_ids):
+            raise ConfigError(
+                f"Two specs share an id ({', '.join(self.spec_ids)}): give each its own with ID=FILE."
+            )
         for provider in (*self.providers, *(() if self.root_provider is None else (self.root_provider,))):
             if provider not in known:
                 raise ConfigError(f"Unknown provider {provider!r}.{did_you_mean(provider, known)}")
@@ -91,6 +111,15 @@ class MockConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.webhook_attempts < 0 or self.webhook_duplicates < 0:
             raise ConfigError("webhook_attempts and webhook_duplicates must be >= 0")
+        if self.admin_token is not None and (not self.admin_token or not self.admin_token.isprintable()):
+            raise ConfigError("admin_token must be a non-empty printable string")
+        if self.admin and self.admin_token is None and not is_loopback(self.host):
+            raise ConfigError(
+                f"Binding {self.host!r} would open the admin API (/__mock/: reset, rules, journal, "
+                "clock) to the network. Pass --admin-token TOKEN (or HEADSHOT_MOCK_ADMIN_TOKEN, or "
+                "admin_token in the config file) so that /__mock/ requires 'Authorization: Bearer "
+                "TOKEN', or --no-admin to serve the providers without it."
+            )
         parse_allow(self.webhook_allow)
         for endpoint in self.webhooks:
             parse_endpoint(endpoint)
@@ -99,7 +128,13 @@ class MockConfig:
     def served(self) -> tuple[str, ...]:
         if self.root_provider is not None:
             return (self.root_provider,)
-        return self.providers or specs.providers()
+        chosen = self.providers or (() if self.specs else specs.providers())
+        return (*chosen, *(i for i in self.spec_ids if i not in chosen))
+
+    @property
+    def spec_ids(self) -> tuple[str, ...]:
+        """The ids of :attr:`specs` (loading and registering each file: cached while unchanged)."""
+        return tuple(specs.load_file(path, name).id for name, path in map(specs.parse_entry, self.specs))
 
     def replace(self, **changes: Any) -> MockConfig:
         """A copy with ``changes`` applied (unknown names are refused with the valid ones)."""
@@ -130,29 +165,31 @@ class MockConfig:
         return cls(**{k: _coerce(k, v) for k, v in values.items()})
 
 
-def parse_allow(entries: tuple[str, ...]) -> tuple[tuple[Network, ...], frozenset[str]]:
-    networks: list[Network] = []
-    names: set[str] = set()
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            if not entry or "/" in entry or " " in entry:
-                raise ConfigError(
-                    f"webhook_allow entry {entry!r} is neither an IP network (127.0.0.0/8) nor a host name"
-                ) from None
-            names.add(entry.lower())
-    return tuple(networks), frozenset(names)
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 with or without brackets) is this machine only."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_allow(entries: tuple[str, ...]) -> AllowList:
+    """The webhook allow-list; an entry that cannot be parsed is a :class:`ConfigError` (targets.py)."""
+    return AllowList(entries)
 
 
 def parse_endpoint(text: str) -> tuple[str, str | None]:
     """``URL`` or ``URL#secret`` → (url, secret)."""
     url, _, secret = text.partition("#")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parse_url(url)
+    except ConfigError as exc:
         raise ConfigError(
-            f"Webhook endpoint {text!r} must be an http(s) URL, optionally followed by #secret."
-        )
+            f"Webhook endpoint: {exc} (write an http(s) URL, optionally followed by #secret)"
+        ) from None
     return url, secret or None
 
 
@@ -183,11 +220,21 @@ def _read_file(path: Path) -> dict[str, Any]:
             f"Config file {str(path)!r} must hold a mapping of options, got {type(data).__name__}."
         )
     values = {str(k).replace("-", "_"): v for k, v in data.items()}
+    if isinstance(values.get("specs"), list | str):  # paths relative to the config file
+        entries = values["specs"].split(",") if isinstance(values["specs"], str) else values["specs"]
+        values["specs"] = tuple(_beside(path, str(e).strip()) for e in entries if str(e).strip())
     try:
         _check_names(values, f"option in {path.name}")
     except ConfigError as exc:
         raise ConfigError(str(exc)) from None
     return values
+
+
+def _beside(config: Path, entry: str) -> str:
+    name, file = specs.parse_entry(entry)
+    if not Path(file).is_absolute():
+        file = str(config.parent / file)
+    return f"{name}={file}" if name else file
 
 
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -209,7 +256,7 @@ def _coerce(name: str, value: Any) -> Any:
     """Turn strings from the environment or a file into the field's type, with a clear error."""
     default = _FIELDS[name].default
     try:
-        if name in ("providers", "webhooks", "webhook_allow"):
+        if name in ("providers", "webhooks", "webhook_allow", "specs"):
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(p.strip() for p in items if p.strip())
         if isinstance(default, bool):

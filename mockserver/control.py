@@ -21,9 +21,12 @@ from headshot_mock.mockserver.config import parse_endpoint
 from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError, ConfigError, UnknownScenario
 from headshot_mock.mockserver.store import Record
+from headshot_mock.mockserver.validation import cut
 from headshot_mock.specs.errors import did_you_mean
 
-JOURNAL_KINDS = ("request", "webhook")
+JOURNAL_KINDS = ("request", "webhook", "error")
+MAX_CLOCK_OFFSET = 100 * 365.25 * 86400
+"""How far the mock clock may run ahead of real time (past that, dates stop being printable)."""
 
 
 class Control:
@@ -86,6 +89,14 @@ class Control:
         """The next ``times`` calls (None: every call) of ``operation`` (None: any) answer ``scenario``."""
         pid = self.provider(provider)
         plugin = self._engine.providers[pid]
+        if operation is not None and (not isinstance(operation, str) or not operation):
+            raise AdminError(
+                400,
+                "Bad rule",
+                f"operation must be an operationId or null (any), got {cut(repr(operation))}.",
+            )
+        if not isinstance(scenario, str):
+            raise AdminError(400, "Bad rule", f"scenario must be a scenario name, got {cut(repr(scenario))}.")
         if operation is not None:
             try:
                 plugin.spec.operation(operation)
@@ -108,6 +119,28 @@ class Control:
     async def clear_rules(self) -> None:
         await self._store.rules_clear()
 
+    # per-provider default scenarios ------------------------------------------------------------
+    async def defaults(self) -> list[Record]:
+        """Each served provider's default scenario: the one set for it, else the server's."""
+        chosen = await self._store.defaults()
+        out = []
+        for pid, plugin in sorted(self._engine.providers.items()):
+            server = self._runtime.config.scenario
+            server = server if server in plugin.scenarios.summaries else "success"
+            out.append({"provider": pid, "scenario": chosen.get(pid, server), "server_default": server})
+        return out
+
+    async def set_default(self, provider: str, scenario: str | None) -> Record:
+        """Calls to ``provider`` that nothing else steers answer ``scenario`` (None: the server's)."""
+        pid = self.provider(provider)
+        if scenario is not None:
+            try:
+                self._engine.providers[pid].scenarios.check(scenario, where=f"provider {pid!r}")
+            except UnknownScenario as exc:
+                raise AdminError(400, "Unknown scenario", str(exc)) from None
+        await self._store.default_set(pid, scenario)
+        return next(d for d in await self.defaults() if d["provider"] == pid)
+
     # jobs and the clock -----------------------------------------------------------------------
     async def jobs(self, provider: str | None = None) -> list[Record]:
         return await self._store.jobs(self._optional_provider(provider))
@@ -116,7 +149,7 @@ class Control:
         """End a job now, in its own final state or ``state``; webhooks fire as they would."""
         pid = self.provider(provider)
         plugin = self._engine.providers[pid]
-        if state is not None and state not in plugin.final_states:
+        if state is not None and (not isinstance(state, str) or state not in plugin.final_states):
             hint = did_you_mean(str(state), plugin.final_states)
             raise AdminError(400, "Unknown final state", f"{pid} jobs end in one of them.{hint}")
         current = await self._store.job_get(pid, job_id)
@@ -150,11 +183,21 @@ class Control:
         if (
             not isinstance(seconds, int | float)
             or isinstance(seconds, bool)
-            or not math.isfinite(seconds)
-            or seconds < 0
+            or not 0 <= seconds <= MAX_CLOCK_OFFSET
         ):
             raise AdminError(
-                400, "Bad clock call", f"advance must be a number of seconds >= 0, got {seconds!r}."
+                400,
+                "Bad clock call",
+                f"advance must be a number of seconds from 0 to {MAX_CLOCK_OFFSET:.0f} (100 years), "
+                f"got {cut(repr(seconds))}.",
+            )
+        offset = await self._store.clock_offset()
+        if offset + seconds > MAX_CLOCK_OFFSET:
+            raise AdminError(
+                400,
+                "Bad clock call",
+                f"the clock is already {offset:.0f} s ahead; it goes at most {MAX_CLOCK_OFFSET:.0f} s "
+                "(100 years) ahead of real time. POST /__mock/reset sets it back.",
             )
         await self._store.clock_advance(float(seconds))
         return await self.clock()
@@ -237,7 +280,7 @@ class Control:
         return await self._store.deliveries(self._optional_provider(provider))
 
     async def reset(self) -> None:
-        """Forget the journal, rules, jobs, webhooks, files, uploads and the clock offset."""
+        """Forget the journal, rules, defaults, jobs, webhooks, files, uploads and the clock offset."""
         await self._store.reset()
 
 

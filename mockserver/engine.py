@@ -9,7 +9,6 @@ answer looks like; the plug-in fills in what a spec cannot (ids, images, jobs).
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,9 +27,7 @@ from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
 from headshot_mock.mockserver.runtime import Runtime
 from headshot_mock.mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
-from headshot_mock.mockserver.validation import Finding, RequestValidator, is_malformed
-
-log = logging.getLogger("headshot_mock")
+from headshot_mock.mockserver.validation import Finding, RequestValidator, cut, is_malformed
 
 MAX_BODY = 32 * 1024 * 1024
 """Largest request body read (uploads and data-URI images included); larger ones are refused."""
@@ -54,6 +51,9 @@ class Bound:
     validator: RequestValidator
     credential_required: bool
     mount: str
+    secret_headers: tuple[str, ...] = ()
+    """Header and query parameter names the spec's apiKey schemes use: redacted in the journal."""
+    secret_query: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, provider: Provider, op: specs.Operation, mount: str) -> Bound:
@@ -61,21 +61,42 @@ class Bound:
         cred = spec.credential
         if cred.location == "header":
             security = op.definition.get("security", spec.document.get("security", []))
-            required = any(cred.name in requirement for requirement in security)
+            # Required when every alternative names it (an empty `{}` alternative makes it optional).
+            required = bool(cred.name and security) and all(cred.name in r for r in security)
         else:
             body = spec.resolve(op.definition.get("requestBody", {}))
             media = (body.get("content") or {}).get("application/json")
             schema = spec.resolve(media["schema"]) if media else {}
             required = cred.name in schema.get("required", ())
-        return cls(provider, op, RequestValidator(spec, op), required, mount)
+        schemes = [
+            spec.resolve(s)
+            for s in ((spec.document.get("components") or {}).get("securitySchemes") or {}).values()
+        ]
+        keys = [s for s in schemes if s.get("type") == "apiKey" and s.get("name")]
+        return cls(
+            provider,
+            op,
+            RequestValidator(spec, op),
+            required,
+            mount,
+            tuple(s["name"] for s in keys if s.get("in") == "header"),
+            tuple(s["name"] for s in keys if s.get("in") == "query"),
+        )
 
-    def credential(self, headers: Mapping[str, str], body: Any) -> str | None:
+    def credential(
+        self, headers: Mapping[str, str], body: Any, query: Mapping[str, str] | None = None
+    ) -> str | None:
         cred = self.provider.spec.credential
         if cred.location == "body":
             value = body.get(cred.name) if isinstance(body, dict) else None
             return value if isinstance(value, str) and value else None
-        scheme = self.provider.spec.document["components"]["securitySchemes"][cred.name]
+        schemes = (self.provider.spec.document.get("components") or {}).get("securitySchemes") or {}
+        scheme = self.provider.spec.resolve(schemes.get(cred.name)) if cred.name in schemes else None
+        if scheme is None:
+            return None
         if scheme.get("type") == "apiKey":
+            if scheme.get("in") == "query":
+                return (query or {}).get(scheme["name"]) or None
             return headers.get(scheme["name"].lower()) or None
         kind, _, token = headers.get("authorization", "").partition(" ")
         return token.strip() or None if kind.lower() == scheme.get("scheme", "bearer").lower() else None
@@ -92,9 +113,8 @@ class Engine:
             return await self._handle(request, bound, started)
         except AdminError as exc:
             return problem(exc.status, exc.title, exc.detail)
-        except Exception:  # the mock's own failure: say so, never a stack trace to the client
-            log.exception("headshot-mock failed on %s %s", request.method, request.url.path)
-            return problem(500, "headshot-mock internal error", "The mock itself failed; see its log.")
+        # Anything else is the mock's own failure: the outermost guard (guard.py) journals it
+        # with an id and answers 500 problem+json.
 
     async def _handle(self, request: Request, bound: Bound, started: float) -> Response:
         provider, op, config = bound.provider, bound.op, self.runtime.config
@@ -106,13 +126,13 @@ class Engine:
             body, findings = bound.validator.parse_body(raw, headers.get("content-type", ""))
         query = request.query_params if request.scope["query_string"] else _NO_QUERY
         findings += bound.validator.check_parameters(request.path_params, query, headers)
-        credential = bound.credential(headers, body)
+        credential = bound.credential(headers, body, query)
         level = _level(headers.get(LEVEL_HEADER), config.level)
         unusable = is_malformed(body) or too_big
         missing_key = bound.credential_required and credential is None and not unusable
         # A call refused before any scenario could answer it does not use up an admin rule.
         selection = await self._select(headers, bound, credential, rules=not (unusable or missing_key))
-        if not unusable:
+        if not unusable and raw:  # a JSON null, array or scalar is checked like any body sent
             findings += bound.validator.check_body(body)
         if missing_key:
             findings.append(
@@ -191,13 +211,14 @@ class Engine:
                 return Selection(_checked(book, wanted["example"], where), "prefer")
             if "code" in wanted:
                 code = wanted["code"]
-                name = book.by_status(op_id, int(code)) if code.isascii() and code.isdigit() else None
+                status = code.isascii() and code.isdigit() and len(code) == 3
+                name = book.by_status(op_id, int(code)) if status else None
                 if name is None:
                     statuses = sorted({ex.status for ex in book.examples(op_id).values()})
                     raise AdminError(
                         400,
                         "No example for the preferred status",
-                        f"{op_id} has no response example with status {code}; "
+                        f"{op_id} has no response example with status {cut(code)}; "
                         f"it has {', '.join(map(str, statuses))}.",
                     )
                 return Selection(name, "prefer")
@@ -208,10 +229,12 @@ class Engine:
         rule = await self.runtime.store.rule_take(book.provider, op_id) if rules else None
         if rule is not None:
             return Selection(rule["scenario"], "rule")
-        return Selection(
-            self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success",
-            "default",
-        )
+        chosen = await self.runtime.store.default_get(book.provider)
+        if chosen is None or chosen not in book.summaries:
+            chosen = (
+                self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success"
+            )
+        return Selection(chosen, "default")
 
     async def _respond(
         self,
@@ -241,7 +264,9 @@ class Engine:
             "operation": call.operation_id,
             "method": request.method,
             "path": request.scope["path"],
-            "query": request.scope["query_string"].decode("latin-1"),
+            "query": journal.redact_query(
+                request.scope["query_string"].decode("latin-1"), (*secret, *bound.secret_query)
+            ),
             "scenario": answer.scenario,
             "scenario_source": selection.source,
             "requested_scenario": selection.scenario,
@@ -250,13 +275,13 @@ class Engine:
             "findings": [f.as_dict() for f in findings],
             "rejected": refused,
             "request": {
-                "headers": journal.redact_headers(call.headers),
+                "headers": journal.redact_headers(call.headers, bound.secret_headers),
                 "body": None if is_malformed(call.body) else journal.summarise_body(call.body, raw, secret),
             },
             "response": {"body": journal.summarise_body(answer.body, content, secret)},
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
-        seq = await self.runtime.store.journal_append(entry)
+        seq = await self.runtime.store.journal_append(journal.sanitise(entry))
         headers = {
             **answer.headers,
             "x-mock-scenario": str(answer.scenario),
@@ -307,7 +332,7 @@ def _level(value: str | None, default: Level) -> Level:
         raise AdminError(
             400,
             "Unknown validation level",
-            f"{LEVEL_HEADER} must be one of {', '.join(LEVELS)}, got {value!r}.",
+            f"{LEVEL_HEADER} must be one of {', '.join(LEVELS)}, got {cut(value)!r}.",
         )
     return value
 
@@ -316,7 +341,7 @@ def _checked(book: Any, name: str, where: str) -> str:
     try:
         return str(book.check(name, where=where))
     except UnknownScenario as exc:
-        raise AdminError(400, "Unknown scenario", str(exc)) from None
+        raise AdminError(400, "Unknown scenario", cut(str(exc))) from None
 
 
 def _header_text(text: str) -> str:

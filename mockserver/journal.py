@@ -6,14 +6,17 @@ so neither memory nor a shared store ever holds a real API key or a megabyte of 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
+from urllib.parse import unquote_plus
 
 from headshot_mock.mockserver.scenarios import KEY_PREFIX
 
+Record = dict[str, Any]
 REDACTED = "***"
 LONG_STRING = 256
 """Strings longer than this (base64 images, photos_json) are replaced by a note of their size."""
@@ -23,11 +26,68 @@ _LONG_RUN = re.compile(b'"[^"]{%d}' % (LONG_STRING + 1))
 long string (one regex search, a third of the time of splitting the bytes at every quote)."""
 
 
-def redact_key(value: str | None) -> str | None:
-    """API keys are secrets, except the ``mock-<scenario>`` keys that only steer the mock."""
-    if value is None or value.startswith(KEY_PREFIX):
+SECRET_QUERY = frozenset(
+    {"key", "api_key", "apikey", "api-key", "token", "access_token", "secret", "password"}
+)
+"""Query parameters kept as ``***`` (a client that puts its key in the URL)."""
+
+
+def redact_key(value: Any) -> Any:
+    """API keys are secrets, except the ``mock-<scenario>`` keys that only steer the mock.
+    A key sent as a number, list or object is a secret too."""
+    if value is None or (isinstance(value, str) and value.startswith(KEY_PREFIX)):
         return value
     return REDACTED
+
+
+def redact_query(query: str, secret_fields: Iterable[str] = ()) -> str:
+    """A raw query string with the values of secret parameters masked: the usual names
+    (``?key=…``) and ``secret_fields`` (a spec's apiKey-in-query scheme, the body credential's name)."""
+    if "=" not in query:
+        return query
+    names = SECRET_QUERY | {n.lower() for n in secret_fields}
+    parts = []
+    for part in query.split("&"):
+        name, sep, value = part.partition("=")
+        if sep and unquote_plus(name).lower() in names:
+            value = redact_key(unquote_plus(value))
+        parts.append(f"{name}{sep}{value}")
+    return "&".join(parts)
+
+
+def sanitise(entry: Record) -> Record:
+    """``entry`` as it can always be served back as JSON: what no JSON encoder takes (NaN and
+    infinities, lone surrogates, integers past the digit limit, non-string keys) is replaced by
+    text saying what it was. The check is one encode; only a failing entry is walked."""
+    try:
+        json.dumps(entry, ensure_ascii=False, allow_nan=False).encode()
+    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return cast(Record, _clean(entry, 0))
+    return entry
+
+
+def _clean(node: Any, depth: int) -> Any:
+    if depth > 64:
+        return "<nested too deep>"
+    if isinstance(node, dict):
+        return {_clean_text(str(k)): _clean(v, depth + 1) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_clean(v, depth + 1) for v in node]
+    if isinstance(node, str):
+        return _clean_text(node)
+    if isinstance(node, float) and not math.isfinite(node):
+        return repr(node)  # "nan", "inf"
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return node if node.bit_length() < 1024 else f"<integer of {node.bit_length()} bits>"
+    if isinstance(node, float):
+        return node
+    return f"<{type(node).__name__}>"
+
+
+def _clean_text(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def redact(value: Any, secret_fields: Iterable[str] = ()) -> Any:
@@ -36,10 +96,7 @@ def redact(value: Any, secret_fields: Iterable[str] = ()) -> Any:
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
-            return {
-                k: (redact_key(v) if k in secrets and isinstance(v, str) else walk(v))
-                for k, v in node.items()
-            }
+            return {k: (redact_key(v) if k in secrets else walk(v)) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v) for v in node]
         if isinstance(node, str) and len(node) > LONG_STRING:
@@ -50,9 +107,11 @@ def redact(value: Any, secret_fields: Iterable[str] = ()) -> Any:
     return walk(value)
 
 
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+def redact_headers(headers: Mapping[str, str], extra: Iterable[str] = ()) -> dict[str, str]:
+    """Headers with API keys masked: the usual ones, and ``extra`` (a spec's apiKey headers)."""
+    secret = SECRET_HEADERS | {e.lower() for e in extra} if extra else SECRET_HEADERS
     out = {name.lower(): value for name, value in headers.items()}
-    for name in SECRET_HEADERS.intersection(out):  # usually none: one set operation
+    for name in secret.intersection(out):  # usually none: one set operation
         scheme, _, token = out[name].partition(" ")
         out[name] = f"{scheme} {redact_key(token)}" if token else (redact_key(out[name]) or "")
     return out
@@ -66,7 +125,7 @@ def summarise_body(body: Any, encoded: bytes, secret_fields: Iterable[str] = ())
     if len(encoded) > LONG_STRING and _LONG_RUN.search(encoded) is not None:
         return redact(body, secret_fields)
     if isinstance(body, dict):
-        secrets = [k for k in secret_fields if isinstance(body.get(k), str)]
+        secrets = [k for k in secret_fields if k in body]
         if secrets:
             return {**body, **{k: redact_key(body[k]) for k in secrets}}
     return body

@@ -18,12 +18,17 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from headshot_mock.mockserver.config import is_loopback
+
 STARTUP_TIMEOUT = 10.0
 T = TypeVar("T")
 
 
 class BackgroundServer:
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        runtime = getattr(getattr(app, "state", None), "runtime", None)
+        if runtime is not None and not is_loopback(host):
+            runtime.config.replace(host=host)  # ConfigError saying how, unless a token or admin=False
         self.app = app
         self.host = host
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -43,6 +43,19 @@ class Store(Protocol):
 
     async def rules_clear(self) -> None: ...
 
+    # per-provider default scenarios -------------------------------------------------------
+    async def default_get(self, provider: str) -> str | None:
+        """The scenario set as ``provider``'s default (None: the server's default applies)."""
+        ...
+
+    async def defaults(self) -> dict[str, str]:
+        """Provider id to the default scenario set for it."""
+        ...
+
+    async def default_set(self, provider: str, scenario: str | None) -> None:
+        """Set ``provider``'s default scenario; None goes back to the server's default."""
+        ...
+
     # jobs ---------------------------------------------------------------------------------
     async def job_put(self, provider: str, job_id: str, job: Record) -> None: ...
 
@@ -90,7 +103,8 @@ class Store(Protocol):
         ...
 
     async def reset(self) -> None:
-        """Forget everything: journal, rules, jobs, webhooks, files, uploads, counters, clock offset."""
+        """Forget everything: journal, rules, default scenarios, jobs, webhooks, files, uploads,
+        counters, clock offset."""
         ...
 
 
@@ -116,6 +130,7 @@ class MemoryStore:
         self._seq = itertools.count(1)
         self._rules: list[Record] = []
         self._rule_ids = itertools.count(1)
+        self._defaults: dict[str, str] = {}
         self._jobs: OrderedDict[tuple[str, str], Record] = OrderedDict()
         self._endpoints: list[Record] = []
         self._endpoint_ids = itertools.count(1)
@@ -160,6 +175,18 @@ class MemoryStore:
 
     async def rules_clear(self) -> None:
         self._rules.clear()
+
+    async def default_get(self, provider: str) -> str | None:
+        return self._defaults.get(provider)
+
+    async def defaults(self) -> dict[str, str]:
+        return dict(self._defaults)
+
+    async def default_set(self, provider: str, scenario: str | None) -> None:
+        if scenario is None:
+            self._defaults.pop(provider, None)
+        else:
+            self._defaults[provider] = scenario
 
     async def job_put(self, provider: str, job_id: str, job: Record) -> None:
         self._jobs[(provider, job_id)] = job

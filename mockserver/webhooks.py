@@ -10,11 +10,9 @@ background work: a slow or dead receiver never blocks request handling.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from headshot_mock.mockserver.config import parse_allow
 from headshot_mock.mockserver.runtime import Runtime, iso
@@ -39,16 +37,11 @@ class Outgoing:
 class Dispatcher:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._networks, self._names = parse_allow(runtime.config.webhook_allow)
+        self._allow = parse_allow(runtime.config.webhook_allow)
         self._tails: dict[str, asyncio.Event] = {}
 
     def allowed(self, url: str) -> bool:
-        host = (urlsplit(url).hostname or "").lower()
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return host in self._names
-        return any(address in network for network in self._networks)
+        return self._allow.refusal(url) is None
 
     async def send(self, outgoing: Outgoing) -> None:
         config = self.runtime.config
@@ -66,11 +59,10 @@ class Dispatcher:
             "state": "pending",
             "copy": 0,
         }
-        if not self.allowed(outgoing.url):
+        refusal = self._allow.refusal(outgoing.url)  # host and port; malformed URLs too
+        if refusal is not None:
             record["state"] = "refused"
-            host = urlsplit(outgoing.url).hostname
-            allowed = ", ".join(config.webhook_allow)
-            record["error"] = f"{host!r} is not in webhook_allow ({allowed}); add it with --webhook-allow"
+            record["error"] = refusal
             await self.runtime.store.delivery_put(record)
             await self._journal(record, None)
             return

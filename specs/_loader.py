@@ -136,10 +136,16 @@ def providers() -> tuple[str, ...]:
 
 
 def load(provider: str) -> ProviderSpec:
-    """The parsed spec of one provider (cached: every call returns the same object)."""
+    """The parsed spec of one provider (cached: every call returns the same object), bundled
+    or loaded from a user's file with :func:`specs.load_file`."""
     paths = _paths()
     if provider not in paths:
-        raise UnknownProvider(provider, paths)
+        from headshot_mock.specs import document
+
+        user = document.registered(provider)
+        if user is None:
+            raise UnknownProvider(provider, paths, document.registered_ids())
+        return user
     return _load(provider)
 
 

@@ -12,6 +12,12 @@ __all__ = ["Answer", "Call", "Provider", "plugin_for"]
 
 
 def plugin_for(provider: str) -> type[Provider]:
+    from headshot_mock.specs.document import registered
+
+    if registered(provider) is not None:  # a user's own document (specs.load_file)
+        from headshot_mock.mockserver.userspec import SpecProvider
+
+        return type(f"{provider.title()}SpecPlugin", (SpecProvider,), {"id": provider})
     try:
         module = importlib.import_module(f"{__name__}.{provider}")
     except ModuleNotFoundError as exc:

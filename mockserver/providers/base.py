@@ -89,7 +89,12 @@ class Provider:
     def __init__(self, spec: specs.ProviderSpec, runtime: Runtime) -> None:
         self.spec = spec
         self.runtime = runtime
-        self.scenarios = ScenarioBook(spec, self.lifecycles)
+        self.scenarios = self.book(spec)
+
+    @classmethod
+    def book(cls, spec: specs.ProviderSpec) -> ScenarioBook:
+        """The scenarios this plug-in serves for ``spec`` (no server needed)."""
+        return ScenarioBook(spec, cls.lifecycles)
 
     def operation_url(self, call: Call, operation_id: str, **params: str) -> str:
         """The absolute URL of one of this provider's operations on this mock.

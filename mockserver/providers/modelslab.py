@@ -8,10 +8,12 @@ from typing import Any, ClassVar
 
 from headshot_mock import specs
 from headshot_mock.mockserver import images, jobs
+from headshot_mock.mockserver.errors import ConfigError
 from headshot_mock.mockserver.jobs import Phase
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
 from headshot_mock.mockserver.runtime import Runtime
-from headshot_mock.mockserver.validation import Finding
+from headshot_mock.mockserver.targets import parse_url
+from headshot_mock.mockserver.validation import Finding, cut
 from headshot_mock.mockserver.webhooks import Outgoing
 
 DEFAULT_SIDE = {"headShot": 512, "enterpriseHeadShot": 512}
@@ -47,14 +49,21 @@ class Plugin(Provider):
         if not job_like and not call.succeeds:
             return self.example_answer(call)
         body: dict[str, Any] = call.body
-        n = await self.runtime.number(self.id, "generation")
-        job_id = str(FIRST_ID + n)
-        seed = _int(body.get("seed"), 0) or images.seed_from(self.runtime.config.seed, self.id, n) % 2**32
+        webhook = body.get("webhook")
+        if isinstance(webhook, str) and webhook:
+            try:  # before anything is stored: a URL no request could reach is refused now
+                parse_url(webhook)
+            except ConfigError as exc:
+                raise Rejected(Finding("body", "webhook", str(exc), "lenient")) from None
         default = DEFAULT_SIDE.get(call.operation_id, 1024)
         width, height = _int(body.get("width"), default), _int(body.get("height"), default)
         for name, value in (("width", width), ("height", height)):
             if not 1 <= value <= images.MAX_SIDE:
-                raise Rejected(Finding("body", name, f"{value} is outside 1..{images.MAX_SIDE}", "lenient"))
+                shown = cut(json.dumps(body.get(name)))
+                raise Rejected(Finding("body", name, f"{shown} is outside 1..{images.MAX_SIDE}", "lenient"))
+        n = await self.runtime.number(self.id, "generation")  # checks first: a refused call uses no id
+        job_id = str(FIRST_ID + n)
+        seed = _int(body.get("seed"), 0) or images.seed_from(self.runtime.config.seed, self.id, n) % 2**32
         samples = min(MAX_SAMPLES, max(1, _int(body.get("samples"), 1)))
         if samples > 1 and (width, height) == (512, 768):
             samples = 1  # documented quirk: at 512x768 only one image, whatever samples says
@@ -170,8 +179,8 @@ def _int(value: Any, default: int) -> int:
         return default
     try:
         return int(float(value))
-    except (TypeError, ValueError):
-        return default
+    except (TypeError, ValueError, OverflowError):  # "1e400", 5,000 digits: no size the mock makes
+        return -1
 
 
 def _meta(

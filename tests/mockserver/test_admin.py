@@ -72,8 +72,10 @@ def check_admin_response(response: httpx.Response) -> None:
     """Raise unless ``response`` is what admin.yaml promises for its request."""
     request = response.request
     path = request.url.path
-    if not path.startswith(admin.PREFIX) or path.startswith(f"{admin.PREFIX}/files"):
-        return  # a provider call or a generated file: not the admin API
+    if not path.startswith(admin.PREFIX) or path.startswith(
+        (f"{admin.PREFIX}/files", f"{admin.PREFIX}/web/")
+    ):
+        return  # a provider call, a generated file or a file of the page: not JSON of the admin API
     assert response.status_code < 500, (
         f"{request.method} {path} failed: {response.status_code} {response.text}"
     )
@@ -192,6 +194,9 @@ def test_every_error_answer_is_a_problem_and_every_success_has_named_examples() 
             if status.startswith("4"):
                 assert list(content) == [PROBLEM], (path, method, status)
                 assert content[PROBLEM]["schema"] == {"$ref": "#/components/schemas/Problem"}
+            elif content and "page" in op["tags"]:  # the web page and its files
+                assert set(content) <= {"application/json", "text/html", "text/javascript", "text/css"}
+                assert all(media["examples"] for media in content.values()), (path, method, status)
             elif content:
                 assert list(content) == ["application/json"], (path, method, status)
                 assert content["application/json"]["examples"], (path, method, status)
@@ -233,7 +238,9 @@ async def test_openapi_json_serves_the_document(client: httpx.AsyncClient) -> No
 
 async def test_document_declares_exactly_the_methods_served(client: httpx.AsyncClient) -> None:
     for path, item in DOC["paths"].items():
-        url = "/__mock" + path.format(provider="modelslab", job_id="nope")
+        url = "/__mock" + path.format(
+            provider="modelslab", job_id="nope", seq=1, delivery_id=1, name="app.js"
+        )
         for method in METHODS:
             response = await client.request(method.upper(), url)
             if method in item:
@@ -276,9 +283,14 @@ async def test_providers_give_working_base_urls(client: httpx.AsyncClient) -> No
     assert (await client.post(url, json=portrait())).status_code == 200
 
 
-async def test_providers_follow_the_host_the_client_used(client: httpx.AsyncClient) -> None:
-    response = await client.get("/__mock/providers", headers={"host": "mock.test:8080"})
-    assert response.json()["modelslab"]["base_url"] == "http://mock.test:8080/modelslab/api"
+async def test_providers_follow_the_name_the_mock_is_reached_at(app: Any) -> None:
+    transport = httpx.ASGITransport(app=app)  # in-process, the URL's host is the server's own
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock.test:8080") as other:
+        response = await other.get("/__mock/providers")
+        assert response.json()["modelslab"]["base_url"] == "http://mock.test:8080/modelslab/api"
+        # A Host that is none of its names (DNS rebinding) gets no links at all.
+        foreign = await other.get("/__mock/providers", headers={"host": "evil.example:8080"})
+        assert_problem(foreign, 421, "evil.example")
 
 
 async def test_scenarios(client: httpx.AsyncClient) -> None:
@@ -642,7 +654,13 @@ async def test_jobs_list_and_finish(client: httpx.AsyncClient) -> None:
         ),
         pytest.param("/__mock/jobs/modelslb/1/finish", {}, 404, ["Did you mean 'modelslab'?"], id="provider"),
         pytest.param("/__mock/jobs/modelslab/999/finish", {}, 404, ["'999'", "/__mock/jobs"], id="job"),
-        pytest.param("/__mock/jobs/modelslab/1/finish", {"content": b"[1]"}, 400, ["list"], id="body"),
+        pytest.param(
+            "/__mock/jobs/modelslab/1/finish",
+            {"content": b"[1]", "headers": {"content-type": "application/json"}},
+            400,
+            ["list"],
+            id="body",
+        ),
     ],
 )
 async def test_bad_job_calls_are_problems(
@@ -722,11 +740,8 @@ async def test_webhook_endpoints_register_list_and_clear(client: httpx.AsyncClie
         "provider": "magichour",
         "url": "http://127.0.0.1:8000/hook",
         "events": None,
-        "secret": plain.json()["secret"],
+        "secret": "***",  # not in clear: --show-secrets lists them
     }
-    assert plain.json()["secret"].startswith("whsec_"), (
-        "the default secret is listed, so receivers can verify"
-    )
     chosen = {
         "provider": "magichour",
         "url": "https://localhost/hooks",
@@ -735,7 +750,7 @@ async def test_webhook_endpoints_register_list_and_clear(client: httpx.AsyncClie
     }
     picky = await client.post(ENDPOINTS, json=chosen)
     assert picky.status_code == 201
-    assert picky.json() == {**chosen, "id": picky.json()["id"]}
+    assert picky.json() == {**chosen, "secret": "***", "id": picky.json()["id"]}
     assert picky.json()["id"] > plain.json()["id"]
     ipv6 = await client.post(ENDPOINTS, json={"url": "http://[::1]:9/x", "events": None, "secret": None})
     assert ipv6.status_code == 201
@@ -749,6 +764,17 @@ async def test_webhook_endpoints_register_list_and_clear(client: httpx.AsyncClie
     assert cleared.status_code == 204
     assert cleared.content == b""
     assert await endpoints(client) == []
+
+
+async def test_webhook_secrets_are_listed_in_clear_only_when_asked() -> None:
+    shown = create_app(config=MockConfig(show_secrets=True))
+    transport = httpx.ASGITransport(app=shown)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4010") as c:
+        plain = await c.post(ENDPOINTS, json={"url": "http://127.0.0.1:8000/hook"})
+        assert plain.json()["secret"].startswith("whsec_"), "the default secret, so a receiver can verify"
+        mine = await c.post(ENDPOINTS, json={"url": "http://127.0.0.1:8000/hook", "secret": "whsec_mine"})
+        assert mine.json()["secret"] == "whsec_mine"
+        assert [e["secret"] for e in await endpoints(c)] == [plain.json()["secret"], "whsec_mine"]
 
 
 HOOK = {"url": "http://127.0.0.1:8000/hook"}
@@ -1028,7 +1054,7 @@ async def test_reset_forgets_journal_rules_jobs_and_clock(client: httpx.AsyncCli
     ("path", "needles"),
     [
         pytest.param("/__mock/journl", ["GET /__mock/journl", "Did you mean /__mock/journal?"], id="typo"),
-        pytest.param("/__mock/", ["GET /__mock/"], id="prefix"),
+        pytest.param("/__mock/nothing", ["GET /__mock/nothing"], id="under-prefix"),
         pytest.param("/__mock/rules/1", ["GET /__mock/rules/1"], id="rule-by-id"),
     ],
 )

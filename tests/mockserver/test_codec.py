@@ -59,3 +59,10 @@ def test_non_finite_numbers_are_encoded_as_null_which_is_valid_json() -> None:
 def test_values_msgspec_cannot_encode_fall_back_to_json() -> None:
     assert codec.dumps({"bad": "\ud800"}) == b'{"bad":"\\ud800"}'
     assert codec.dumps({"ok": "é"}) == '{"ok":"é"}'.encode()
+
+
+def test_nesting_too_deep_for_msgspec_is_left_to_json() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert codec.try_loads(deep) == (False, None)
+    with pytest.raises(RecursionError):
+        codec.loads(deep)

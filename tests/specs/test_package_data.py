@@ -37,7 +37,10 @@ def test_a_wheel_install_loads_every_spec(tmp_path: Path) -> None:
     ).stdout.strip()
     Path(own, "_test_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     (wheel,) = wheels.glob("headshot_mock-*.whl")
-    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names}
+    for page_file in ("index.html", "app.js", "app.css"):  # the web page at /__mock/
+        assert f"headshot_mock/mockserver/web/{page_file}" in names
     assert {top for top in tops if not top.endswith(".dist-info")} == {"headshot_mock"}
     # --force-reinstall: an outer, non-editable install of the same version must not stand in.
     subprocess.run(
