@@ -34,6 +34,16 @@ def try_loads(data: bytes | str) -> tuple[bool, Any]:
         return False, None
 
 
+def round_trips(value: Any) -> bool:
+    """Whether ``value`` is plain JSON: msgspec encodes it and decodes it back equal (a NaN, a
+    non-string key, a tuple or a lone surrogate makes it False). A few µs for a journal entry,
+    against ~30 for ``json.dumps``."""
+    try:
+        return bool(_decode(_encode(value)) == value)
+    except (TypeError, ValueError, OverflowError, RecursionError, msgspec.DecodeError):
+        return False
+
+
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON. What msgspec cannot encode goes to ``json.dumps`` with ASCII escapes,
     so a lone surrogate echoed from a request becomes ``\\ud800`` instead of an error."""

@@ -66,3 +66,18 @@ def test_nesting_too_deep_for_msgspec_is_left_to_json() -> None:
     assert codec.try_loads(deep) == (False, None)
     with pytest.raises(RecursionError):
         codec.loads(deep)
+
+
+@pytest.mark.parametrize(
+    ("value", "plain"),
+    [
+        pytest.param({"a": [1, 2.5, "é", None, True, {"b": []}]}, True, id="plain"),
+        pytest.param({"a": float("nan")}, False, id="nan"),
+        pytest.param({1: "x"}, False, id="int-key"),
+        pytest.param({"a": "\ud800"}, False, id="lone-surrogate"),
+        pytest.param({"a": (1, 2)}, False, id="tuple"),
+        pytest.param({"a": object()}, False, id="object"),
+    ],
+)
+def test_round_trips_says_whether_a_value_is_plain_json(value: Any, plain: bool) -> None:
+    assert codec.round_trips(value) is plain
