@@ -106,6 +106,21 @@ def _parser() -> _Parser:
         help="answers generated from a schema vary per request (default: one per seed)",
     )
     own.add_argument("--watch", action="store_true", default=None, help="reload a spec file when it changes")
+    state = serve.add_argument_group("state (docs/scale-out.md)")
+    state.add_argument(
+        "--state",
+        metavar="memory|redis://HOST:PORT/DB",
+        help="where state lives: memory (default) or a Redis shared by workers and hosts",
+    )
+    state.add_argument(
+        "--state-prefix", metavar="WORD", help="Redis key prefix of this mock (default headshot-mock)"
+    )
+    state.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes sharing the state (default 1; >1 needs --state)",
+    )
     hooks = serve.add_argument_group("webhooks")
     hooks.add_argument(
         "--webhook",
@@ -285,12 +300,18 @@ def _serve(args: argparse.Namespace) -> int:
     from headshot_mock.mockserver.app import base_urls, create_app
 
     config = config_from(args)
+    _check_state(config)
     app = create_app(config=config)
     print(
         f"{PROG} serving on http://{config.host}:{config.port} "
         f"(level {config.level}, scenario {config.scenario}, seed {config.seed}, "
         f"time scale {config.time_scale})"
     )
+    if config.state != "memory":
+        print(
+            f"  {'state':<10} {app.state.runtime.store.where} "
+            f"(prefix {config.state_prefix}), {config.workers} worker(s)"
+        )
     for provider, url in base_urls(config).items():
         print(f"  {provider:<10} {url}")
         for note in getattr(app.state.engine.providers[provider], "notes", ()):
@@ -313,8 +334,44 @@ def _serve(args: argparse.Namespace) -> int:
             f"  (web page: journal, jobs, webhooks, rules; admin API){token}"
         )
     print(f"  {'admin':<10} {admin}", flush=True)
+    if config.workers > 1:
+        config.export_for_workers()
+        uvicorn.run(
+            "headshot_mock.mockserver.app:worker_app",
+            factory=True,
+            workers=config.workers,
+            host=config.host,
+            port=config.port,
+            log_level="warning",
+            access_log=False,
+        )
+        return 0
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
     return 0
+
+
+def _check_state(config: MockConfig) -> None:
+    """A state store that cannot be reached is a one-line error at start, not 503s later."""
+    if config.state == "memory":
+        return
+    import asyncio
+
+    from headshot_mock.mockserver.errors import StoreUnavailable
+    from headshot_mock.mockserver.stores import RedisStore
+
+    async def ping() -> None:
+        store = RedisStore(config.state, prefix=config.state_prefix)
+        try:
+            await store.ping()
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(ping())
+    except StoreUnavailable as exc:
+        raise ConfigError(f"{exc}. Start Redis there, or fix --state (HEADSHOT_MOCK_STATE).") from None
+    except ValueError as exc:  # redis-py refuses the URL itself
+        raise ConfigError(f"--state {config.state!r} is not a Redis URL redis-py accepts: {exc}") from None
 
 
 def _scenarios(provider: str | None) -> int:

@@ -9,7 +9,7 @@ from headshot_mock.mockserver.config import MockConfig
 from headshot_mock.mockserver.control import Control
 from headshot_mock.mockserver.errors import AdminError, ConfigError, MockError, UnknownScenario
 from headshot_mock.mockserver.server import BackgroundServer
-from headshot_mock.mockserver.store import MemoryStore, Store
+from headshot_mock.mockserver.stores import MemoryStore, Store
 from headshot_mock.mockserver.validation import Finding
 
 __all__ = [

@@ -18,18 +18,18 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
 from headshot_mock import specs
-from headshot_mock.mockserver import admin, files
+from headshot_mock.mockserver import admin, files, jobs
 from headshot_mock.mockserver.config import MockConfig
 from headshot_mock.mockserver.control import Control
 from headshot_mock.mockserver.engine import Bound, Engine
-from headshot_mock.mockserver.errors import UnknownScenario
+from headshot_mock.mockserver.errors import StoreUnavailable, UnknownScenario
 from headshot_mock.mockserver.guard import Guard
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers import plugin_for
 from headshot_mock.mockserver.providers.base import Provider
 from headshot_mock.mockserver.runtime import Runtime
 from headshot_mock.mockserver.scenarios import ScenarioBook
-from headshot_mock.mockserver.store import MemoryStore, Store
+from headshot_mock.mockserver.stores import Due, Store, open_store
 from headshot_mock.mockserver.webhooks import Dispatcher
 
 
@@ -38,13 +38,17 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
 
     ``config`` defaults to :meth:`MockConfig.load` (config file and environment); ``options``
     override single fields (``create_app(level="strict", seed=7)``). ``store`` defaults to a
-    fresh :class:`MemoryStore`.
+    fresh :class:`MemoryStore` (or the Redis store ``config.state`` names).
     """
     config = config.replace(**options) if config is not None else MockConfig.load(overrides=options)
-    store = store if store is not None else MemoryStore(journal_limit=config.journal_limit)
-    runtime = Runtime(config, store)
-    runtime.webhooks = Dispatcher(runtime)
+    store = store if store is not None else open_store(config)
+    runtime = Runtime(config, store, sender=Dispatcher)
     providers: dict[str, Provider] = {pid: plugin_for(pid)(specs.load(pid), runtime) for pid in config.served}
+
+    async def job_event(item: Due) -> list[Due]:
+        return await jobs.on_due(runtime, providers[item.provider], item)
+
+    runtime.on_due("job", job_event)
     known = {name for provider in providers.values() for name in provider.scenarios.names}
     if config.scenario not in known:
         raise UnknownScenario(config.scenario, known, where=f"providers {', '.join(providers)}")
@@ -56,6 +60,7 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
         yield
         if getattr(app.state, "watcher", None) is not None:
             app.state.watcher.stop()
@@ -63,7 +68,7 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
 
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: _not_found(routes)},
+        exception_handlers={HTTPException: _not_found(routes), StoreUnavailable: _unavailable},
         middleware=[Middleware(Guard, runtime=runtime)],
         lifespan=lifespan,
     )
@@ -77,6 +82,11 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
 
         app.state.watcher = Watcher(app, lambda: [*_provider_routes(engine, mounts), *fixed]).start()
     return app
+
+
+def worker_app() -> Starlette:
+    """The app of one ``serve --workers N`` worker process (its config comes from the parent)."""
+    return create_app(config=MockConfig.for_worker())
 
 
 def base_urls(config: MockConfig) -> dict[str, str]:
@@ -163,6 +173,10 @@ def _not_found(routes: list[BaseRoute]) -> Any:
         )
 
     return handler
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    return problem(503, "State store unavailable", f"{exc} The mock answers again once it is back.")
 
 
 def scenario_books(provider_ids: tuple[str, ...]) -> dict[str, ScenarioBook]:

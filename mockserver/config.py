@@ -26,6 +26,8 @@ from headshot_mock.specs.errors import did_you_mean
 Level = Literal["strict", "lenient"]
 LEVELS: tuple[Level, ...] = ("strict", "lenient")
 ENV_PREFIX = "HEADSHOT_MOCK_"
+WORKER_CONFIG = f"{ENV_PREFIX}WORKER_CONFIG"
+"""The whole config as JSON, handed by ``serve --workers N`` to its worker processes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,29 @@ class MockConfig:
     """Answers generated from a schema (no example) vary per request instead of per seed."""
     watch: bool = False
     """Reload a changed spec file without a restart (a broken edit keeps the last good one)."""
+    # state and its limits (docs/scale-out.md, docs/limits-and-security.md) ---------------------
+    state: str = "memory"
+    """Where state lives: ``memory`` (this process) or ``redis://host:port/db`` (shared by workers)."""
+    state_prefix: str = "headshot-mock"
+    """Every Redis key starts with ``<prefix>:``, so several mocks can share one Redis (and reset
+    clears only its own)."""
+    workers: int = 1
+    """Worker processes ``serve`` starts (more than 1 needs shared state)."""
+    claim_lease: float = 30.0
+    """Real seconds a worker may hold a due event (a job phase, a webhook attempt) before another
+    worker takes it over: how long a worker killed mid-event delays that event."""
+    journal_max_bytes: int = 64 * 1024 * 1024
+    """Bytes of journal entries kept (as JSON); the oldest are dropped."""
+    deliveries_limit: int = 1000
+    """Webhook deliveries (and their journal attempts) kept, apart from the journal's request entries."""
+    rules_limit: int = 1000
+    """Queued scenario rules at most; adding one more is refused (409)."""
+    endpoints_limit: int = 100
+    """Registered webhook endpoints at most; registering one more is refused (409)."""
+    uploads_limit: int = 256
+    """Uploaded files kept; the oldest are evicted (a later call naming one says it was evicted)."""
+    uploads_max_bytes: int = 256 * 1024 * 1024
+    """Total bytes of uploads kept; the oldest are evicted past it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.specs, tuple):  # a list from Python (MockSession(specs=[...]))
@@ -121,6 +146,32 @@ class MockConfig:
                 "TOKEN', or --no-admin to serve the providers without it."
             )
         parse_allow(self.webhook_allow)
+        for name in (
+            "workers",
+            "journal_max_bytes",
+            "deliveries_limit",
+            "rules_limit",
+            "endpoints_limit",
+            "uploads_limit",
+            "uploads_max_bytes",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.claim_lease <= 0:
+            raise ConfigError(f"claim_lease must be > 0 seconds, got {self.claim_lease}")
+        if self.state != "memory" and self.state.partition("://")[0] not in ("redis", "rediss", "unix"):
+            raise ConfigError(
+                f"state must be 'memory' or a Redis URL (redis://host:port/db), got {self.state!r}."
+            )
+        if not self.state_prefix or any(c.isspace() for c in self.state_prefix):
+            raise ConfigError(f"state_prefix must be a non-empty word, got {self.state_prefix!r}.")
+        if self.workers > 1 and self.state == "memory":
+            raise ConfigError(
+                f"workers={self.workers} needs shared state: with in-memory state every worker process "
+                "would keep its own jobs, rules and journal, and a job created through one would be "
+                "unknown to the others. Start Redis and add --state redis://127.0.0.1:6379/0 "
+                "(docs/scale-out.md), or serve with --workers 1."
+            )
         for endpoint in self.webhooks:
             parse_endpoint(endpoint)
 
@@ -140,6 +191,27 @@ class MockConfig:
         """A copy with ``changes`` applied (unknown names are refused with the valid ones)."""
         _check_names(changes, "option")
         return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    def export_for_workers(self) -> None:
+        """Hand this config to the worker processes ``serve --workers`` starts (they inherit it)."""
+        os.environ[WORKER_CONFIG] = self.to_json()
+
+    @classmethod
+    def for_worker(cls, environ: Mapping[str, str] | None = None) -> MockConfig:
+        """The config ``serve`` handed to this worker process (:data:`WORKER_CONFIG`)."""
+        environ = os.environ if environ is None else environ
+        raw = environ.get(WORKER_CONFIG)
+        if raw is None:
+            raise ConfigError(
+                f"{WORKER_CONFIG} is not set: worker processes are started by `serve --workers`."
+            )
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(raw).items()
+        }
+        return cls(**values)
 
     @classmethod
     def load(
@@ -240,7 +312,7 @@ def _beside(config: Path, entry: str) -> str:
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
+        if not key.startswith(ENV_PREFIX) or key in (f"{ENV_PREFIX}CONFIG", WORKER_CONFIG):
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name not in _FIELDS:

@@ -20,7 +20,8 @@ from headshot_mock.mockserver import jobs, journal
 from headshot_mock.mockserver.config import parse_endpoint
 from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError, ConfigError, UnknownScenario
-from headshot_mock.mockserver.store import Record
+from headshot_mock.mockserver.runtime import ShuttingDown
+from headshot_mock.mockserver.stores import Record
 from headshot_mock.mockserver.validation import cut
 from headshot_mock.specs.errors import did_you_mean
 
@@ -143,7 +144,7 @@ class Control:
 
     # jobs and the clock -----------------------------------------------------------------------
     async def jobs(self, provider: str | None = None) -> list[Record]:
-        return await self._store.jobs(self._optional_provider(provider))
+        return await jobs.listing(self._runtime, self._optional_provider(provider))
 
     async def finish(self, provider: str, job_id: str, state: str | None = None) -> Record:
         """End a job now, in its own final state or ``state``; webhooks fire as they would."""
@@ -152,7 +153,7 @@ class Control:
         if state is not None and (not isinstance(state, str) or state not in plugin.final_states):
             hint = did_you_mean(str(state), plugin.final_states)
             raise AdminError(400, "Unknown final state", f"{pid} jobs end in one of them.{hint}")
-        current = await self._store.job_get(pid, job_id)
+        current = await jobs.get(self._runtime, pid, job_id)
         if current is None:
             raise AdminError(
                 404,
@@ -167,8 +168,9 @@ class Control:
                 "No final state",
                 f'this job never ends by itself; say how: {{"state": one of {list(plugin.final_states)}}}.',
             )
-        job = await jobs.finish(self._runtime, pid, job_id, plugin.on_job_state, state)
-        assert job is not None
+        job = await jobs.finish(self._runtime, pid, job_id, state)
+        if job is None:
+            raise AdminError(404, "Unknown job", f"{pid} job {job_id!r} was evicted or reset meanwhile.")
         return job
 
     async def clock(self) -> dict[str, float]:
@@ -199,17 +201,20 @@ class Control:
                 f"the clock is already {offset:.0f} s ahead; it goes at most {MAX_CLOCK_OFFSET:.0f} s "
                 "(100 years) ahead of real time. POST /__mock/reset sets it back.",
             )
-        await self._store.clock_advance(float(seconds))
+        await self._runtime.advance(float(seconds))
         return await self.clock()
 
     async def idle(self, timeout: float = 10.0) -> None:
-        """Wait until background work (job drivers, webhook deliveries) has finished."""
+        """Wait until no background work is due (jobs still to move on, webhook attempts still to make),
+        whichever worker it falls to."""
         if not isinstance(timeout, int | float) or not (math.isfinite(timeout) and timeout >= 0):
             raise AdminError(400, "Bad timeout", "timeout must be a finite number of seconds >= 0.")
         try:
-            await self._runtime.drain(timeout=timeout)
+            await self._runtime.idle(timeout=timeout)
         except TimeoutError as exc:
             raise AdminError(409, "Still running", str(exc)) from None
+        except ShuttingDown as exc:
+            raise AdminError(503, "Shutting down", str(exc)) from None
 
     # webhooks ---------------------------------------------------------------------------------
     async def add_endpoint(
@@ -281,7 +286,7 @@ class Control:
 
     async def reset(self) -> None:
         """Forget the journal, rules, defaults, jobs, webhooks, files, uploads and the clock offset."""
-        await self._store.reset()
+        await self._runtime.reset()
 
 
 def only(data: Mapping[str, Any], fields: Sequence[str], what: str) -> None:

@@ -22,7 +22,7 @@ from starlette.types import Scope
 from headshot_mock import specs
 from headshot_mock.mockserver import codec, journal
 from headshot_mock.mockserver.config import LEVELS, Level
-from headshot_mock.mockserver.errors import AdminError, UnknownScenario
+from headshot_mock.mockserver.errors import AdminError, StoreUnavailable, UnknownScenario
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
 from headshot_mock.mockserver.runtime import Runtime
@@ -113,6 +113,8 @@ class Engine:
             return await self._handle(request, bound, started)
         except AdminError as exc:
             return problem(exc.status, exc.title, exc.detail)
+        except StoreUnavailable as exc:
+            return problem(503, "State store unavailable", f"{exc} The mock answers again once it is back.")
         # Anything else is the mock's own failure: the outermost guard (guard.py) journals it
         # with an id and answers 500 problem+json.
 

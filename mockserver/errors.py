@@ -3,7 +3,9 @@
     MockError                   base of everything this package raises
     ├── ConfigError             a bad option, config file or environment variable (also a ValueError)
     │   └── UnknownScenario     a scenario name the provider does not have
-    └── AdminError              a malformed admin-API call (answered as problem+json, never raised to clients)
+    ├── AdminError              a malformed admin-API call (answered as problem+json, never raised to clients)
+    │   └── StateFull           a store limit (rules, endpoints) is reached (409)
+    └── StoreUnavailable        the state store (Redis) cannot be reached (answered 503 problem+json)
 
 Every message names the offending value, the valid choices and, where one is close, a
 "did you mean …?".
@@ -37,3 +39,22 @@ class AdminError(MockError):
         self.title = title
         self.detail = detail
         super().__init__(f"{title}: {detail}")
+
+
+class StateFull(AdminError):
+    """A store limit is reached; the message names the limit and the option that raises it."""
+
+    def __init__(self, what: str, limit: int, option: str) -> None:
+        super().__init__(
+            409,
+            f"Too many {what}",
+            f"the mock keeps at most {limit} {what} ({option}); clear some or raise {option}.",
+        )
+
+
+class StoreUnavailable(MockError):
+    """The state store cannot be reached (Redis down, a timeout): requests answer 503 until it is back."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        super().__init__(f"The state store {where} is unavailable: {reason}")

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from headshot_mock.mockserver import images
+from headshot_mock.mockserver import images, jobs
 from headshot_mock.mockserver.runtime import FILES_PATH, Runtime
 
 # Object stores answer like this for a missing or expired object; providers' CDNs are such stores.
@@ -31,7 +31,7 @@ def routes(runtime: Runtime) -> list[Route]:
             return Response(_EXPIRED, 403, media_type="application/xml")
         job_ref = descriptor.get("job")
         if job_ref is not None:
-            job = await runtime.store.job_get(descriptor["provider"], job_ref)
+            job = await jobs.get(runtime, descriptor["provider"], job_ref)
             if (
                 job is None
                 or not job["done"]

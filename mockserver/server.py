@@ -47,8 +47,21 @@ class BackgroundServer:
 
     def _run(self) -> None:
         self._loop = asyncio.new_event_loop()
-        self._loop.run_until_complete(self._server.serve(sockets=[self._socket]))
-        self._loop.close()
+        try:
+            self._loop.run_until_complete(self._server.serve(sockets=[self._socket]))
+        finally:
+            self._loop.run_until_complete(self._shutdown())
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
+        """Stop the app's background work as its lifespan would (the server runs without one)."""
+        runtime = getattr(getattr(self.app, "state", None), "runtime", None)
+        if runtime is not None:
+            await runtime.close()
+        leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
 
     def call(self, work: Coroutine[Any, Any, T], timeout: float | None = 120.0) -> T:
         """Run a coroutine on the server's event loop (where the app and its state live)."""

@@ -47,3 +47,12 @@ def live_server() -> Iterator[BackgroundServer]:
 def live(live_server: BackgroundServer) -> BackgroundServer:
     httpx.post(f"{live_server.url}/__mock/reset").raise_for_status()
     return live_server
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[Any]:
+    """One real redis-server for the session (skips, saying how to install it, when missing)."""
+    from tests.redis_server import redis_server
+
+    with redis_server() as server:
+        yield server

@@ -50,7 +50,7 @@ class Plugin(Provider):
         """``ratelimit-*`` on every answer (A2): a 20-a-minute window on the mock clock."""
         now = await self.runtime.now()
         window = int(now // 60) * 60
-        used = await self.runtime.number(self.id, f"minute-{window}")
+        used = await self.runtime.number(self.id, f"minute-{window}", ttl=120)
         reset = window + 60
         limited = answer.status == 429
         out = {

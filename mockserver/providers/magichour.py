@@ -102,7 +102,7 @@ class Plugin(Provider):
         if call.query.get("auth-value") != self._signature(path):
             return self.example_answer(call, "forbidden")
         data = call.body if isinstance(call.body, bytes) else b""
-        await self.runtime.store.upload_put(path, data, {"size": len(data)})
+        await self.runtime.store.upload_put(path, data, {"size": len(data)}, ttl=UPLOAD_TTL)
         return self.example_answer(call, "success")
 
     async def on_createAiHeadshot(self, call: Call) -> Answer:
@@ -113,6 +113,20 @@ class Plugin(Provider):
         uploaded = (
             source.startswith("api-assets/") and await self.runtime.store.upload_get(source) is not None
         )
+        if (
+            not uploaded
+            and source.startswith("api-assets/")
+            and await self.runtime.store.upload_evicted(source)
+        ):
+            raise Rejected(
+                Finding(
+                    "body",
+                    "assets.image_file_path",
+                    f"{source!r} was uploaded but the mock has since evicted it to stay within its upload "
+                    "limits (uploads_limit, uploads_max_bytes); upload it again or raise those limits",
+                    "lenient",
+                )
+            )
         if not uploaded and not source.startswith(("http://", "https://")):
             raise Rejected(
                 Finding(
@@ -142,7 +156,7 @@ class Plugin(Provider):
             },
             stepwise=stepwise,
         )
-        await jobs.create(self.runtime, job, self.on_job_state)
+        await jobs.create(self.runtime, job)
         answer = self.example_answer(call, "success")
         answer.body.update(id=project_id, credits_charged=CREDITS, frame_cost=CREDITS)
         return answer
@@ -160,11 +174,8 @@ class Plugin(Provider):
     async def on_deleteImageProject(self, call: Call) -> Answer:
         if call.example is not None and call.example.name != "success":
             return self.example_answer(call)
-        job = await self.runtime.store.job_get(self.id, call.path_params["id"])
-        if job is None:
+        if await jobs.delete(self.runtime, self.id, call.path_params["id"]) is None:
             return self.example_answer(call, "not_found")
-        job["deleted"] = True
-        await self.runtime.store.job_put(self.id, job["id"], job)
         return self.example_answer(call, "success")
 
     async def _project(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -222,7 +233,7 @@ class Plugin(Provider):
         job = {**job, "state": state}
         body = json.dumps({"type": event, "payload": await self._project(job)}).encode()
         now = int(await self.runtime.now())
-        for endpoint in endpoints:
+        for number, endpoint in enumerate(endpoints):
             if endpoint["events"] is not None and event not in endpoint["events"]:
                 continue
             secret = endpoint["secret"] or self.default_secret
@@ -236,6 +247,7 @@ class Plugin(Provider):
                     attempts=WEBHOOK_ATTEMPTS,
                     group=job["id"],
                     last=state != "rendering",
+                    key=f"{endpoint.get('id', 'configured')}:{number}:{endpoint['url']}",
                 )
             )
 

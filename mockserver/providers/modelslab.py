@@ -101,7 +101,7 @@ class Plugin(Provider):
         )
         meta = job["data"]["meta"]
         if job_like:
-            await jobs.create(self.runtime, job, self.on_job_state)
+            await jobs.create(self.runtime, job, announce=bool(body.get("webhook")))
             answer = self.example_answer(call, "processing")
             answer.body.update(
                 id=int(job_id),
@@ -112,7 +112,7 @@ class Plugin(Provider):
             )
             return answer
         await self.runtime.sleep(GENERATION_SECONDS)
-        await jobs.create(self.runtime, job, self.on_job_state)
+        await jobs.create(self.runtime, job, announce=bool(body.get("webhook")))
         answer = self.example_answer(call, "success")
         answer.body.update(
             id=int(job_id),
@@ -131,7 +131,8 @@ class Plugin(Provider):
         if job is None or job["data"]["fetch"] != call.operation_id:
             return self.example_answer(call, "not_found")
         job = await jobs.poll(self.runtime, self.id, job_id)
-        assert job is not None
+        if job is None:  # evicted or reset between the two calls
+            return self.example_answer(call, "not_found")
         state = job["state"]
         answer = self.example_answer(call, state if state in call.examples else "processing")
         if state == "success":

@@ -4,6 +4,7 @@ says what is wrong and what is valid."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +94,41 @@ def test_create_app_is_keyword_only_and_checks_options() -> None:
         create_app(MockConfig())  # type: ignore[misc]
     with pytest.raises(ConfigError, match="Did you mean 'seed'"):
         create_app(config=MockConfig(), sed=1)
+
+
+def test_state_options_come_from_a_file_the_environment_and_flags(tmp_path: Path) -> None:
+    from headshot_mock.contracts.cli import _parser, config_from
+
+    path = tmp_path / "mock.yaml"
+    path.write_text("state: redis://127.0.0.1:6399/2\nstate-prefix: from-file\n")
+    from_file = MockConfig.load(file=path, environ={})
+    assert (from_file.state, from_file.state_prefix, from_file.workers) == (
+        "redis://127.0.0.1:6399/2",
+        "from-file",
+        1,
+    )
+    environ = {"HEADSHOT_MOCK_STATE": "redis://10.0.0.5:6379/0", "HEADSHOT_MOCK_WORKERS": "3"}
+    from_env = MockConfig.load(file=path, environ=environ)
+    assert (from_env.state, from_env.workers) == ("redis://10.0.0.5:6379/0", 3)
+    args = _parser().parse_args(
+        ["serve", "--state", "redis://h:1/0", "--state-prefix", "p", "--workers", "2"]
+    )
+    flagged = config_from(args)
+    assert (flagged.state, flagged.state_prefix, flagged.workers) == ("redis://h:1/0", "p", 2)
+    assert MockConfig.for_worker({"HEADSHOT_MOCK_WORKER_CONFIG": flagged.to_json()}) == flagged
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        pytest.param({"state": "postgres://x"}, "Redis URL", id="not-redis"),
+        pytest.param({"workers": 2}, "needs shared state", id="workers-in-memory"),
+        pytest.param({"workers": 0}, "workers must be >= 1", id="no-workers"),
+        pytest.param({"state_prefix": "a b"}, "state_prefix", id="prefix-with-space"),
+        pytest.param({"uploads_max_bytes": 0}, "uploads_max_bytes", id="no-upload-bytes"),
+        pytest.param({"claim_lease": 0.0}, "claim_lease", id="no-lease"),
+    ],
+)
+def test_bad_state_options_say_what_to_do(changes: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        MockConfig(**changes)

@@ -31,7 +31,7 @@ async def _client(**options: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4010") as client:
         yield client
-        await app.state.runtime.drain(timeout=10)
+        await app.state.runtime.idle(timeout=10)
 
 
 def _problem(response: httpx.Response, status: int, *needles: str) -> None:

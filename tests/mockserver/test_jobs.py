@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -18,10 +19,11 @@ BEARER = {"authorization": "Bearer k"}
 BODY = {"prompt": "p", "face_image": "https://example.com/f.jpg"}
 
 
+@asynccontextmanager
 async def _client(**options: Any) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(config=MockConfig(**options))
     transport = httpx.ASGITransport(app=app)
-    # The lifespan stops the job drivers still waiting on the clock when the test ends.
+    # The lifespan stops the background work still waiting on the clock when the test ends.
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://mock") as c,
@@ -52,7 +54,7 @@ async def _project_states(client: httpx.AsyncClient, project_id: str, polls: int
     ],
 )
 async def test_modelslab_poll_sequence_at_time_scale_0(key: str, states: list[str]) -> None:
-    async for client in _client():
+    async with _client() as client:
         created = (await client.post(HEAD_SHOT, json={**BODY, "key": key})).json()
         assert created["status"] == ("success" if key == "k" else "processing")
         assert await _fetch_states(client, created["id"], len(states)) == states
@@ -70,7 +72,7 @@ async def test_modelslab_poll_sequence_at_time_scale_0(key: str, states: list[st
     ],
 )
 async def test_magichour_poll_sequence_at_time_scale_0(key: str, states: list[str]) -> None:
-    async for client in _client():
+    async with _client() as client:
         answer = await client.post(
             CREATE,
             json={"assets": {"image_file_path": "https://e.com/f.jpg"}},
@@ -81,7 +83,7 @@ async def test_magichour_poll_sequence_at_time_scale_0(key: str, states: list[st
 
 
 async def test_magichour_credits_are_refunded_on_error() -> None:
-    async for client in _client():
+    async with _client() as client:
         answer = await client.post(
             CREATE,
             json={"assets": {"image_file_path": "https://e.com/f.jpg"}},
@@ -98,22 +100,23 @@ async def test_magichour_credits_are_refunded_on_error() -> None:
 
 
 async def test_realistic_durations_follow_the_mock_clock() -> None:
-    """At time scale 1 a project takes its provider-realistic 14 s; advancing the clock gets there now."""
-    async for client in _client(time_scale=1.0):
+    """A project takes its provider-realistic 14 s times the time scale (here 100: 1,400 s, so
+    real time passing during the test cannot move it); advancing the clock gets there now."""
+    async with _client(time_scale=100.0) as client:
         project_id = (
             await client.post(
                 CREATE, json={"assets": {"image_file_path": "https://e.com/f.jpg"}}, headers=BEARER
             )
         ).json()["id"]
         assert await _project_states(client, project_id, 2) == ["queued", "queued"]
-        await client.post("/__mock/clock", json={"advance": 3})
+        await client.post("/__mock/clock", json={"advance": 300})
         assert await _project_states(client, project_id, 1) == ["rendering"]
-        await client.post("/__mock/clock", json={"advance": 12})
+        await client.post("/__mock/clock", json={"advance": 1200})
         assert await _project_states(client, project_id, 1) == ["complete"]
 
 
 async def test_future_links_answer_not_ready_until_the_job_is_done() -> None:
-    async for client in _client(time_scale=1.0):
+    async with _client(time_scale=100.0) as client:
         created = (await client.post(HEAD_SHOT, json={**BODY, "key": "mock-processing"})).json()
         link = created["future_links"][0]
         assert (await client.get(link)).status_code == 404
@@ -125,7 +128,7 @@ async def test_future_links_answer_not_ready_until_the_job_is_done() -> None:
 
 
 async def test_downloads_expire_after_24_hours_on_the_mock_clock() -> None:
-    async for client in _client():
+    async with _client() as client:
         created = (await client.post(HEAD_SHOT, json={**BODY, "key": "k"})).json()
         url = created["output"][0]
         assert (await client.get(url)).status_code == 200
@@ -135,7 +138,7 @@ async def test_downloads_expire_after_24_hours_on_the_mock_clock() -> None:
 
 
 async def test_deleted_project_is_disabled_and_its_images_are_gone() -> None:
-    async for client in _client():
+    async with _client() as client:
         project_id = (
             await client.post(
                 CREATE, json={"assets": {"image_file_path": "https://e.com/f.jpg"}}, headers=BEARER
@@ -167,7 +170,7 @@ async def test_deleted_project_is_disabled_and_its_images_are_gone() -> None:
 async def test_unknown_or_foreign_ids_get_the_providers_not_found(
     method: str, path: str, body: Any, headers: dict[str, str]
 ) -> None:
-    async for client in _client():
+    async with _client() as client:
         v6 = (await client.post(HEAD_SHOT, json={**BODY, "key": "k"})).json()["id"]
         answer = await client.request(method, path.format(id=v6), json=body, headers=headers)
         assert answer.status_code == 404
@@ -175,7 +178,7 @@ async def test_unknown_or_foreign_ids_get_the_providers_not_found(
 
 
 async def test_magichour_rejects_a_file_path_that_was_never_uploaded() -> None:
-    async for client in _client():
+    async with _client() as client:
         answer = await client.post(
             CREATE, json={"assets": {"image_file_path": "api-assets/nope/0.png"}}, headers=BEARER
         )
@@ -184,7 +187,7 @@ async def test_magichour_rejects_a_file_path_that_was_never_uploaded() -> None:
 
 
 async def test_magichour_upload_then_create() -> None:
-    async for client in _client():
+    async with _client() as client:
         slot = (
             await client.post(
                 "/magichour/v1/files/upload-urls",
@@ -204,7 +207,7 @@ async def test_magichour_upload_then_create() -> None:
 async def _run(seed: int) -> tuple[list[Any], list[bytes]]:
     ids: list[Any] = []
     files: list[bytes] = []
-    async for client in _client(seed=seed):
+    async with _client(seed=seed) as client:
         for key in ("k", "mock-processing"):
             made = (await client.post(HEAD_SHOT, json={**BODY, "key": key})).json()
             ids.append(made["id"])
@@ -232,3 +235,45 @@ async def test_same_seed_same_ids_and_images_other_seed_other_ones() -> None:
     assert ids[1] != other_ids[1], "file URLs"
     assert ids[-1] != other_ids[-1], "Magic Hour project ids"
     assert files != other_files
+
+
+async def _upload(client: httpx.AsyncClient, data: bytes) -> str:
+    slot = (
+        await client.post(
+            "/magichour/v1/files/upload-urls",
+            json={"items": [{"type": "image", "extension": "jpg"}]},
+            headers=BEARER,
+        )
+    ).json()["items"][0]
+    assert (await client.put(slot["upload_url"], content=data)).status_code == 200
+    return str(slot["file_path"])
+
+
+async def test_an_evicted_upload_says_so_when_a_later_call_names_it() -> None:
+    async with _client(uploads_max_bytes=1500) as client:
+        first = await _upload(client, b"\xff\xd8" + b"a" * 1000)
+        second = await _upload(client, b"\xff\xd8" + b"b" * 1000)  # 2,004 bytes > 1,500: the first goes
+        kept = await client.post(CREATE, json={"assets": {"image_file_path": second}}, headers=BEARER)
+        assert kept.status_code == 200
+        gone = await client.post(CREATE, json={"assets": {"image_file_path": first}}, headers=BEARER)
+        assert gone.status_code == 400
+        assert "evicted" in gone.json()["message"]
+        assert "uploads_max_bytes" in gone.json()["message"]
+
+
+async def test_rules_and_endpoints_have_caps_that_answer_409() -> None:
+    async with _client(rules_limit=2, endpoints_limit=1) as client:
+        rule = {"provider": "modelslab", "scenario": "rate_limited"}
+        assert [(await client.post("/__mock/rules", json=rule)).status_code for _ in range(3)] == [
+            201,
+            201,
+            409,
+        ]
+        full = (await client.post("/__mock/rules", json=rule)).json()
+        assert "rules_limit" in full["detail"]
+        hook = {"url": "http://127.0.0.1:9/hook"}
+        assert (await client.post("/__mock/webhooks/endpoints", json=hook)).status_code == 201
+        refused = await client.post("/__mock/webhooks/endpoints", json=hook)
+        assert refused.status_code == 409
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "endpoints_limit" in refused.json()["detail"]

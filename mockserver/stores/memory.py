@@ -1,0 +1,350 @@
+"""The default store: one process, nothing to install, bounded everywhere.
+
+It hands out copies only, and keeps copies of what it is given, so no caller ever holds a live
+record: what works here works against a store that serialises (see ``SerialisingStore``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import heapq
+import itertools
+import json
+import time
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from headshot_mock.mockserver.errors import StateFull
+from headshot_mock.mockserver.stores.base import Due, Limits, Record
+
+
+def size_of(value: Any) -> int:
+    """Bytes a record takes, as JSON (what a byte limit counts)."""
+    return len(
+        json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False).encode("utf-8", "replace")
+    )
+
+
+class MemoryStore:
+    """State in this process's memory."""
+
+    shared = False
+
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        journal_limit: int | None = None,
+        max_uploads: int | None = None,
+        max_files: int | None = None,
+        max_jobs: int | None = None,
+    ) -> None:
+        limits = limits or Limits()
+        changes = {
+            "journal_entries": journal_limit,
+            "uploads": max_uploads,
+            "files": max_files,
+            "jobs": max_jobs,
+        }
+        self.limits = dataclasses.replace(limits, **{k: v for k, v in changes.items() if v})
+        self.reset_sync()
+
+    def reset_sync(self) -> None:
+        self._journal: dict[str, deque[tuple[int, int, Record]]] = {"request": deque(), "webhook": deque()}
+        self._journal_bytes = {"request": 0, "webhook": 0}
+        self._seq = itertools.count(1)
+        self._rules: list[Record] = []
+        self._rule_ids = itertools.count(1)
+        self._defaults: dict[str, str] = {}
+        self._jobs: OrderedDict[tuple[str, str], Record] = OrderedDict()
+        self._due: dict[str, dict[str, float]] = {}
+        self._heaps: dict[str, list[tuple[float, str]]] = {}
+        """Per provider, (at, member) in due order; an entry no longer in ``_due`` is skipped."""
+        self._claimed: dict[str, dict[str, tuple[float, float]]] = {}
+        self._endpoints: list[Record] = []
+        self._endpoint_ids = itertools.count(1)
+        self._deliveries: OrderedDict[int, Record] = OrderedDict()
+        self._delivery_keys: dict[str, int] = {}
+        self._key_of: dict[int, str] = {}
+        self._delivery_ids = itertools.count(1)
+        self._files: OrderedDict[str, Record] = OrderedDict()
+        self._uploads: OrderedDict[str, tuple[bytes, Record, float | None]] = OrderedDict()
+        self._upload_bytes = 0
+        self._evicted: OrderedDict[str, None] = OrderedDict()
+        self._counters: dict[str, tuple[int, float | None]] = {}
+        self._swept = time.monotonic()
+        self._offset = 0.0
+
+    # journal ------------------------------------------------------------------------------
+    async def journal_append(self, entry: Record) -> int:
+        seq = next(self._seq)
+        entry = {**copy.deepcopy(entry), "seq": seq}
+        ring = "webhook" if entry.get("kind") == "webhook" else "request"
+        size = size_of(entry)
+        items = self._journal[ring]
+        items.append((seq, size, entry))
+        self._journal_bytes[ring] += size
+        limit = self.limits.deliveries if ring == "webhook" else self.limits.journal_entries
+        while len(items) > 1 and (
+            len(items) > limit or self._journal_bytes[ring] > self.limits.journal_bytes
+        ):
+            _, dropped, _ = items.popleft()
+            self._journal_bytes[ring] -= dropped
+        return seq
+
+    async def journal_entries(self) -> list[Record]:
+        merged = sorted((*self._journal["request"], *self._journal["webhook"]), key=lambda item: item[0])
+        return [copy.deepcopy(entry) for _, _, entry in merged]
+
+    async def journal_clear(self) -> None:
+        for ring in self._journal.values():
+            ring.clear()
+        self._journal_bytes = {"request": 0, "webhook": 0}
+
+    # rules ----------------------------------------------------------------------------------
+    async def rule_add(self, rule: Record) -> Record:
+        if len(self._rules) >= self.limits.rules:
+            raise StateFull("rules", self.limits.rules, "rules_limit")
+        rule = {**copy.deepcopy(rule), "id": next(self._rule_ids)}
+        self._rules.append(rule)
+        return copy.deepcopy(rule)
+
+    async def rule_take(self, provider: str, operation: str) -> Record | None:
+        for rule in self._rules:
+            if rule["provider"] != provider or rule.get("operation") not in (None, operation):
+                continue
+            remaining = rule.get("remaining")
+            if remaining is not None:
+                rule["remaining"] = remaining - 1
+                if rule["remaining"] <= 0:
+                    self._rules.remove(rule)
+            return copy.deepcopy(rule)
+        return None
+
+    async def rules(self) -> list[Record]:
+        return copy.deepcopy(self._rules)
+
+    async def rules_clear(self) -> None:
+        self._rules.clear()
+
+    # per-provider default scenarios ---------------------------------------------------------
+    async def default_get(self, provider: str) -> str | None:
+        return self._defaults.get(provider)
+
+    async def defaults(self) -> dict[str, str]:
+        return dict(self._defaults)
+
+    async def default_set(self, provider: str, scenario: str | None) -> None:
+        if scenario is None:
+            self._defaults.pop(provider, None)
+        else:
+            self._defaults[provider] = scenario
+
+    # jobs -----------------------------------------------------------------------------------
+    async def job_create(self, job: Record, due: Sequence[Due] = ()) -> None:
+        self._jobs[(job["provider"], job["id"])] = copy.deepcopy(job)
+        while len(self._jobs) > self.limits.jobs:
+            self._jobs.popitem(last=False)
+        await self.due_add(due)
+
+    async def job_get(self, provider: str, job_id: str) -> Record | None:
+        return copy.deepcopy(self._jobs.get((provider, job_id)))
+
+    async def job_poll(self, provider: str, job_id: str) -> Record | None:
+        job = self._jobs.get((provider, job_id))
+        if job is None:
+            return None
+        job["polls"] += 1
+        return copy.deepcopy(job)
+
+    async def job_update(
+        self,
+        provider: str,
+        job_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect: Mapping[str, Any] | None = None,
+    ) -> tuple[Record | None, bool]:
+        return _cas(self._jobs.get((provider, job_id)), changes, expect)
+
+    async def jobs(self, provider: str | None = None) -> list[Record]:
+        return [copy.deepcopy(job) for (p, _), job in self._jobs.items() if provider in (None, p)]
+
+    # the due index ------------------------------------------------------------------------------
+    async def due_add(self, items: Sequence[Due]) -> None:
+        for item in items:
+            self._schedule(item.provider, item.member, item.at)
+
+    def _schedule(self, provider: str, member: str, at: float) -> None:
+        self._due.setdefault(provider, {})[member] = at
+        heapq.heappush(self._heaps.setdefault(provider, []), (at, member))
+
+    def _first(self, provider: str) -> tuple[float, str] | None:
+        """The earliest live entry of ``provider`` (stale heap entries are dropped on the way)."""
+        heap, pending = self._heaps.get(provider, []), self._due.get(provider, {})
+        while heap:
+            at, member = heap[0]
+            if pending.get(member) == at:
+                return at, member
+            heapq.heappop(heap)
+        return None
+
+    async def due_claim(self, providers: Sequence[str], now: float, *, limit: int, lease: float) -> list[Due]:
+        real = time.time()
+        out: list[Due] = []
+        for provider in providers:
+            claimed = self._claimed.setdefault(provider, {})
+            pending = self._due.setdefault(provider, {})
+            for member, (until, at) in list(claimed.items()):
+                if until <= real:  # its worker died holding it
+                    del claimed[member]
+                    self._schedule(provider, member, min(at, now))
+            while len(out) < limit:
+                first = self._first(provider)
+                if first is None or first[0] > now:
+                    break
+                at, member = heapq.heappop(self._heaps[provider])
+                del pending[member]
+                claimed[member] = (real + lease, at)
+                out.append(Due.from_member(member, at))
+        return out
+
+    async def due_done(self, item: Due, then: Sequence[Due] = ()) -> None:
+        self._claimed.get(item.provider, {}).pop(item.member, None)
+        await self.due_add(then)
+
+    async def due_extend(self, items: Sequence[Due], lease: float) -> None:
+        until = time.time() + lease
+        for item in items:
+            claimed = self._claimed.get(item.provider, {})
+            if item.member in claimed:
+                claimed[item.member] = (until, claimed[item.member][1])
+
+    async def due_release(self, items: Sequence[Due]) -> None:
+        for item in items:
+            if self._claimed.get(item.provider, {}).pop(item.member, None) is not None:
+                self._schedule(item.provider, item.member, item.at)
+
+    async def due_next(self, providers: Sequence[str]) -> float | None:
+        firsts = [first[0] for p in providers if (first := self._first(p)) is not None]
+        return min(firsts) if firsts else None
+
+    async def due_pending(self, providers: Sequence[str]) -> int:
+        return sum(len(self._due.get(p, {})) + len(self._claimed.get(p, {})) for p in providers)
+
+    # files and uploads ----------------------------------------------------------------------------
+    async def file_put(self, token: str, descriptor: Record) -> None:
+        self._files[token] = copy.deepcopy(descriptor)
+        while len(self._files) > self.limits.files:
+            self._files.popitem(last=False)
+
+    async def file_get(self, token: str) -> Record | None:
+        return copy.deepcopy(self._files.get(token))
+
+    async def upload_put(self, key: str, data: bytes, meta: Record, *, ttl: float | None = None) -> None:
+        old = self._uploads.pop(key, None)
+        if old is not None:
+            self._upload_bytes -= len(old[0])
+        self._uploads[key] = (bytes(data), copy.deepcopy(meta), None if ttl is None else time.time() + ttl)
+        self._upload_bytes += len(data)
+        self._evicted.pop(key, None)
+        while len(self._uploads) > 1 and (
+            len(self._uploads) > self.limits.uploads or self._upload_bytes > self.limits.upload_bytes
+        ):
+            gone, (dropped, _, _) = self._uploads.popitem(last=False)
+            self._upload_bytes -= len(dropped)
+            self._evicted[gone] = None
+            while len(self._evicted) > 10 * self.limits.uploads:
+                self._evicted.popitem(last=False)
+
+    async def upload_get(self, key: str) -> tuple[bytes, Record] | None:
+        found = self._uploads.get(key)
+        if found is None:
+            return None
+        data, meta, expires = found
+        if expires is not None and expires <= time.time():
+            del self._uploads[key]
+            self._upload_bytes -= len(data)
+            return None
+        return data, copy.deepcopy(meta)
+
+    async def upload_evicted(self, key: str) -> bool:
+        return key in self._evicted
+
+    # webhooks -------------------------------------------------------------------------------------
+    async def endpoint_add(self, endpoint: Record) -> Record:
+        if len(self._endpoints) >= self.limits.endpoints:
+            raise StateFull("webhook endpoints", self.limits.endpoints, "endpoints_limit")
+        endpoint = {**copy.deepcopy(endpoint), "id": next(self._endpoint_ids)}
+        self._endpoints.append(endpoint)
+        return copy.deepcopy(endpoint)
+
+    async def endpoints(self, provider: str | None = None) -> list[Record]:
+        return [copy.deepcopy(e) for e in self._endpoints if provider in (None, e["provider"])]
+
+    async def endpoints_clear(self) -> None:
+        self._endpoints.clear()
+
+    async def delivery_create(self, key: str, delivery: Record) -> tuple[Record, bool]:
+        known = self._delivery_keys.get(key)
+        if known is not None and known in self._deliveries:
+            return copy.deepcopy(self._deliveries[known]), False
+        record = {**copy.deepcopy(delivery), "id": next(self._delivery_ids)}
+        self._deliveries[record["id"]] = record
+        self._delivery_keys[key] = record["id"]
+        self._key_of[record["id"]] = key
+        while len(self._deliveries) > self.limits.deliveries:
+            gone, _ = self._deliveries.popitem(last=False)
+            self._delivery_keys.pop(self._key_of.pop(gone, ""), None)
+        return copy.deepcopy(record), True
+
+    async def delivery_get(self, delivery_id: int) -> Record | None:
+        return copy.deepcopy(self._deliveries.get(delivery_id))
+
+    async def delivery_update(
+        self, delivery_id: int, changes: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None
+    ) -> tuple[Record | None, bool]:
+        return _cas(self._deliveries.get(delivery_id), changes, expect)
+
+    async def deliveries(self, provider: str | None = None) -> list[Record]:
+        return [copy.deepcopy(d) for d in self._deliveries.values() if provider in (None, d["provider"])]
+
+    # counters and the clock -------------------------------------------------------------------------
+    async def next_number(self, name: str, *, ttl: float | None = None) -> int:
+        now = time.monotonic()
+        if now - self._swept > 60:
+            self._swept = now
+            self._counters = {k: v for k, v in self._counters.items() if v[1] is None or v[1] > now}
+        value, expires = self._counters.get(name, (0, None))
+        if expires is not None and expires <= now:
+            value, expires = 0, None
+        if expires is None and ttl is not None:
+            expires = now + ttl
+        self._counters[name] = (value + 1, expires)
+        return value + 1
+
+    async def clock_offset(self) -> float:
+        return self._offset
+
+    async def clock_advance(self, seconds: float) -> float:
+        self._offset += seconds
+        return self._offset
+
+    async def reset(self) -> None:
+        self.reset_sync()
+
+    async def close(self) -> None:
+        return None
+
+
+def _cas(
+    record: Record | None, changes: Mapping[str, Any], expect: Mapping[str, Any] | None
+) -> tuple[Record | None, bool]:
+    if record is None:
+        return None, False
+    if expect and any(record.get(k, None) != v for k, v in expect.items()):
+        return copy.deepcopy(record), False
+    record.update(copy.deepcopy(dict(changes)))
+    return copy.deepcopy(record), True

@@ -1,0 +1,380 @@
+"""One contract, three stores: MemoryStore, SerialisingStore (a JSON round trip of every value)
+and RedisStore against a real redis-server. Every test runs on each."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from headshot_mock.mockserver.errors import StateFull, StoreUnavailable
+from headshot_mock.mockserver.stores import Due, Limits, MemoryStore, RedisStore, SerialisingStore, Store
+
+SMALL = Limits(
+    journal_entries=5,
+    journal_bytes=4000,
+    deliveries=3,
+    rules=4,
+    endpoints=2,
+    jobs=3,
+    files=3,
+    uploads=3,
+    upload_bytes=100,
+)
+
+
+@pytest.fixture(params=["memory", "serialising", pytest.param("redis", marks=pytest.mark.redis)])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore(limits=SMALL)
+    elif request.param == "serialising":
+        yield SerialisingStore(limits=SMALL)
+    else:
+        server = request.getfixturevalue("redis_session")
+        redis = RedisStore(server.url, prefix=f"test-{uuid.uuid4().hex[:8]}", limits=SMALL)
+        try:
+            yield redis
+        finally:
+            await redis.reset()
+            await redis.close()
+
+
+def job(job_id: str, provider: str = "modelslab", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "provider": provider,
+        "phases": [{"state": "processing", "seconds": 10.0}],
+        "final": "success",
+        "created_at": 1_700_000_000.123456,
+        "polls": 0,
+        "forced": False,
+        "forced_at": None,
+        "data": {"output": ["a", "b"], "nested": {"x": None}},
+        **extra,
+    }
+
+
+# -- journal -------------------------------------------------------------------------------------
+async def test_journal_numbers_entries_and_keeps_copies(store: Store) -> None:
+    entry: dict[str, Any] = {"provider": "p", "body": {"list": [1, 2]}, "emoji": "\u00e9\u4e2d"}
+    first = await store.journal_append(entry)
+    second = await store.journal_append({"provider": "q"})
+    assert second > first
+    entry["body"]["list"].append(3)  # the caller's object is not the stored one
+    entries = await store.journal_entries()
+    assert [e["seq"] for e in entries] == [first, second]
+    assert entries[0] == {"provider": "p", "body": {"list": [1, 2]}, "emoji": "\u00e9\u4e2d", "seq": first}
+    entries[0]["provider"] = "changed"
+    assert (await store.journal_entries())[0]["provider"] == "p"
+    await store.journal_clear()
+    assert await store.journal_entries() == []
+
+
+async def test_journal_is_bounded_by_count_and_webhook_attempts_never_evict_requests(store: Store) -> None:
+    for i in range(4):
+        await store.journal_append({"provider": "p", "n": i})
+    for i in range(10):
+        await store.journal_append({"kind": "webhook", "n": i})
+    entries = await store.journal_entries()
+    requests = [e["n"] for e in entries if "kind" not in e]
+    hooks = [e["n"] for e in entries if e.get("kind") == "webhook"]
+    assert requests == [0, 1, 2, 3]
+    assert hooks == [7, 8, 9]  # the deliveries limit
+    for i in range(4, 8):
+        await store.journal_append({"provider": "p", "n": i})
+    assert [e["n"] for e in await store.journal_entries() if "kind" not in e] == [3, 4, 5, 6, 7]
+
+
+async def test_journal_is_bounded_by_bytes(store: Store) -> None:
+    for i in range(4):
+        await store.journal_append({"n": i, "blob": "x" * 1500})
+    kept = [e["n"] for e in await store.journal_entries()]
+    assert kept == [2, 3], "4000 bytes hold two 1.5 kB entries"
+
+
+# -- rules ---------------------------------------------------------------------------------------
+async def test_rules_are_consumed_in_order_and_counted(store: Store) -> None:
+    a = await store.rule_add({"provider": "p", "operation": None, "scenario": "a", "remaining": 2})
+    b = await store.rule_add({"provider": "p", "operation": "op", "scenario": "b", "remaining": None})
+    assert b["id"] > a["id"]
+    assert a == {"provider": "p", "operation": None, "scenario": "a", "remaining": 2, "id": a["id"]}
+    assert [r["scenario"] for r in await store.rules()] == ["a", "b"]
+    assert (await store.rule_take("p", "op"))["remaining"] == 1  # type: ignore[index]
+    assert (await store.rule_take("p", "other"))["scenario"] == "a"  # type: ignore[index]
+    assert (await store.rule_take("p", "other")) is None, "a is used up; b is for op only"
+    assert (await store.rule_take("q", "op")) is None
+    for _ in range(3):
+        assert (await store.rule_take("p", "op"))["scenario"] == "b"  # type: ignore[index]
+    await store.rules_clear()
+    assert await store.rules() == []
+
+
+async def test_rules_have_a_cap(store: Store) -> None:
+    for _ in range(4):
+        await store.rule_add({"provider": "p", "operation": None, "scenario": "a", "remaining": 1})
+    with pytest.raises(StateFull, match="rules_limit"):
+        await store.rule_add({"provider": "p", "operation": None, "scenario": "a", "remaining": 1})
+
+
+async def test_a_rule_with_times_5_answers_exactly_5_of_many_concurrent_calls(store: Store) -> None:
+    await store.rule_add({"provider": "p", "operation": None, "scenario": "a", "remaining": 5})
+    taken = await asyncio.gather(*(store.rule_take("p", "op") for _ in range(40)))
+    assert sum(1 for t in taken if t is not None) == 5
+    assert await store.rules() == []
+
+
+# -- jobs ----------------------------------------------------------------------------------------
+async def test_jobs_round_trip_poll_and_compare_and_set(store: Store) -> None:
+    await store.job_create(job("1"))
+    assert await store.job_get("modelslab", "1") == job("1")
+    assert await store.job_get("magichour", "1") is None
+    polls = await asyncio.gather(*(store.job_poll("modelslab", "1") for _ in range(20)))
+    assert sorted(p["polls"] for p in polls if p is not None) == list(range(1, 21))
+    won = await asyncio.gather(
+        *(
+            store.job_update("modelslab", "1", {"forced": True, "final": f"f{i}"}, expect={"forced": False})
+            for i in range(10)
+        )
+    )
+    assert sum(1 for _, changed in won if changed) == 1, "one finish wins"
+    [winner] = [j for j, changed in won if changed]
+    stored = await store.job_get("modelslab", "1")
+    assert stored is not None
+    assert winner is not None
+    assert (stored["final"], stored["forced"], stored["polls"]) == (winner["final"], True, 20)
+    assert stored["data"] == {"output": ["a", "b"], "nested": {"x": None}}
+    assert await store.job_update("modelslab", "nope", {"deleted": True}) == (None, False)
+    lost, changed = await store.job_update("modelslab", "1", {"x": 1}, expect={"forced_at": 5})
+    assert (changed, lost is not None and "x" not in lost) == (False, True)
+    assert await store.job_poll("modelslab", "nope") is None
+
+
+async def test_jobs_are_listed_per_provider_and_bounded(store: Store) -> None:
+    for i in range(3):
+        await store.job_create(job(str(i)))
+    await store.job_create(job("m", provider="magichour"))
+    assert [j["id"] for j in await store.jobs("modelslab")] == ["1", "2"]
+    assert [j["id"] for j in await store.jobs()] == ["1", "2", "m"]
+    assert await store.job_get("modelslab", "0") is None, "the oldest is evicted"
+
+
+# -- the due index -------------------------------------------------------------------------------
+async def test_due_items_are_claimed_once_when_due(store: Store) -> None:
+    early, late = Due("job", "p", "a", 0, 100.0), Due("job", "p", "b", 1, 200.0)
+    await store.job_create(job("a", provider="p"), [early])
+    await store.due_add([late, Due("job", "q", "c", 0, 50.0)])
+    assert await store.due_next(["p"]) == 100.0
+    assert await store.due_pending(["p", "q"]) == 3
+    assert await store.due_claim(["p"], 99.0, limit=10, lease=30) == []
+    claims = await asyncio.gather(*(store.due_claim(["p"], 150.0, limit=10, lease=30) for _ in range(5)))
+    assert [c for c in claims if c] == [[early]], "claimed by exactly one caller"
+    assert await store.due_next(["p"]) == 200.0
+    assert await store.due_pending(["p"]) == 2, "a claimed item is still pending"
+    follow = Due("job", "p", "a", 1, 120.0)
+    await store.due_done(early, [follow])
+    assert await store.due_claim(["p"], 150.0, limit=10, lease=30) == [follow]
+    await store.due_done(follow)
+    assert await store.due_claim(["p", "q"], 1000.0, limit=1, lease=30) == [late]
+    assert await store.due_claim(["q"], 1000.0, limit=5, lease=30) == [Due("job", "q", "c", 0, 50.0)]
+
+
+async def test_a_claim_whose_worker_died_is_taken_over_after_its_lease(store: Store) -> None:
+    item = Due("delivery", "p", "7", 2, 10.0)
+    await store.due_add([item])
+    assert await store.due_claim(["p"], 10.0, limit=5, lease=0.2) == [item]
+    assert await store.due_claim(["p"], 10.0, limit=5, lease=0.2) == []
+    await asyncio.sleep(0.4)  # the lease runs out (real time)
+    [again] = await store.due_claim(["p"], 11.0, limit=5, lease=30)
+    assert (again.kind, again.ref, again.step) == ("delivery", "7", 2)
+    await store.due_release([again])
+    assert len(await store.due_claim(["p"], 11.0, limit=5, lease=30)) == 1
+
+
+async def test_scheduling_an_item_twice_keeps_one(store: Store) -> None:
+    await store.due_add([Due("job", "p", "a", 0, 5.0), Due("job", "p", "a", 0, 7.0)])
+    assert await store.due_pending(["p"]) == 1
+
+
+# -- files and uploads ---------------------------------------------------------------------------
+async def test_files_round_trip_and_are_bounded(store: Store) -> None:
+    for i in range(4):
+        await store.file_put(f"t{i}", {"name": f"{i}.png", "expires_at": None, "recipe": {"seed": i}})
+    assert await store.file_get("t0") is None
+    assert await store.file_get("t3") == {"name": "3.png", "expires_at": None, "recipe": {"seed": 3}}
+
+
+async def test_uploads_are_bounded_by_bytes_and_say_they_were_evicted(store: Store) -> None:
+    await store.upload_put("a", b"\x00\xff" * 20, {"size": 40})
+    await store.upload_put("b", b"b" * 40, {"size": 40})
+    assert await store.upload_get("a") == (b"\x00\xff" * 20, {"size": 40})
+    await store.upload_put("c", b"c" * 40, {"size": 40})  # 120 bytes > 100: the oldest goes
+    assert await store.upload_get("a") is None
+    assert await store.upload_evicted("a") is True
+    assert await store.upload_evicted("never") is False
+    assert (await store.upload_get("c")) == (b"c" * 40, {"size": 40})
+
+
+async def test_uploads_expire(store: Store) -> None:
+    await store.upload_put("short", b"x", {}, ttl=0.1)
+    await asyncio.sleep(0.3)
+    assert await store.upload_get("short") is None
+    assert await store.upload_evicted("short") is False, "expired, not evicted"
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+async def test_endpoints_have_a_cap(store: Store) -> None:
+    one = await store.endpoint_add(
+        {"provider": "m", "url": "http://127.0.0.1/a", "events": None, "secret": "s"}
+    )
+    await store.endpoint_add({"provider": "n", "url": "http://127.0.0.1/b", "events": ["x"], "secret": "s"})
+    with pytest.raises(StateFull, match="endpoints_limit"):
+        await store.endpoint_add(
+            {"provider": "m", "url": "http://127.0.0.1/c", "events": None, "secret": "s"}
+        )
+    assert await store.endpoints("m") == [one]
+    await store.endpoints_clear()
+    assert await store.endpoints() == []
+
+
+async def test_deliveries_are_created_once_per_key_and_bounded_on_their_own(store: Store) -> None:
+    record = {"provider": "m", "state": "pending", "attempts": [], "group": "g"}
+    first, new = await store.delivery_create("k1", record)
+    again, new_again = await store.delivery_create("k1", {**record, "state": "other"})
+    assert (new, new_again, again) == (True, False, first)
+    updated, changed = await store.delivery_update(
+        first["id"], {"state": "delivered", "attempts": [{"status": 200}]}, expect={"state": "pending"}
+    )
+    assert changed
+    assert updated is not None
+    assert updated["attempts"] == [{"status": 200}]
+    _, changed = await store.delivery_update(first["id"], {"state": "x"}, expect={"state": "pending"})
+    assert not changed
+    for i in range(2, 6):
+        await store.delivery_create(f"k{i}", {**record, "provider": "n" if i == 5 else "m"})
+    kept = await store.deliveries()
+    assert len(kept) == 3
+    assert first["id"] not in [d["id"] for d in kept]
+    assert [d["provider"] for d in await store.deliveries("n")] == ["n"]
+    assert await store.delivery_get(first["id"]) is None
+    _, new = await store.delivery_create("k1", record)
+    assert new, "an evicted key is forgotten with its delivery"
+
+
+# -- counters, clock, reset ------------------------------------------------------------------------
+async def test_counters_count_and_expire(store: Store) -> None:
+    assert [await store.next_number("a") for _ in range(3)] == [1, 2, 3]
+    assert await store.next_number("b") == 1
+    counted = await asyncio.gather(*(store.next_number("c") for _ in range(30)))
+    assert sorted(counted) == list(range(1, 31))
+    assert await store.next_number("window", ttl=0.1) == 1
+    assert await store.next_number("window", ttl=0.1) == 2
+    await asyncio.sleep(0.3)
+    assert await store.next_number("window", ttl=0.1) == 1, "the counter expired"
+
+
+async def test_clock_and_reset(store: Store) -> None:
+    assert await store.clock_offset() == 0.0
+    assert await store.clock_advance(1.5) == 1.5
+    assert await store.clock_advance(2.25) == 3.75
+    await store.journal_append({"x": 1})
+    await store.job_create(job("1"), [Due("job", "modelslab", "1", 0, 1.0)])
+    await store.reset()
+    assert (await store.clock_offset(), await store.journal_entries(), await store.jobs()) == (0.0, [], [])
+    assert await store.due_pending(["modelslab"]) == 0
+
+
+# -- Redis only ------------------------------------------------------------------------------------
+@pytest.mark.redis
+async def test_redis_reset_clears_only_its_own_prefix(redis_session: Any) -> None:
+    mine = RedisStore(redis_session.url, prefix=f"mine-{uuid.uuid4().hex[:6]}")
+    theirs = RedisStore(redis_session.url, prefix=f"theirs-{uuid.uuid4().hex[:6]}")
+    try:
+        await mine.journal_append({"who": "mine"})
+        await theirs.journal_append({"who": "theirs"})
+        await theirs.clock_advance(9)
+        await mine.reset()
+        assert await mine.journal_entries() == []
+        assert [e["who"] for e in await theirs.journal_entries()] == ["theirs"]
+        assert await theirs.clock_offset() == 9
+    finally:
+        await theirs.reset()
+        await mine.close()
+        await theirs.close()
+
+
+async def test_an_unreachable_redis_is_unavailable_not_a_hang() -> None:
+    from tests.redis_server import free_port
+
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match=r"redis://127\.0\.0\.1:\d+/0 is unavailable"):
+        await store.journal_append({"x": 1})
+    assert time.monotonic() - started < 30, "bounded by the socket timeout, never a hang"
+    await store.close()
+
+
+async def test_a_whole_mock_runs_on_each_store(store: Store) -> None:
+    """Jobs, polls, a finish, webhooks with a retry, idle: the app through HTTP, on this store."""
+    import httpx
+
+    from headshot_mock.contracts.receiver import WebhookReceiver
+    from headshot_mock.mockserver import MockConfig, create_app
+
+    with WebhookReceiver(secret="whsec_s", fail_first=1) as hooks:
+        app = create_app(config=MockConfig(webhook_backoff=0, time_scale=100), store=store)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as c,
+        ):
+            await c.post("/__mock/webhooks/endpoints", json={"url": hooks.url, "secret": "whsec_s"})
+            made = await c.post(
+                "/magichour/v1/ai-headshot-generator",
+                json={"assets": {"image_file_path": "https://e.com/f.jpg"}},
+                headers={"authorization": "Bearer k"},
+            )
+            project = made.json()["id"]
+            path = f"/magichour/v1/image-projects/{project}"
+            assert (await c.get(path, headers={"authorization": "Bearer k"})).json()["status"] == "queued"
+            finished = await c.post(f"/__mock/jobs/magichour/{project}/finish")
+            assert finished.json()["state"] == "complete"
+            assert (await c.post("/__mock/idle", params={"timeout": "20"})).status_code == 204
+            assert (await c.get(path, headers={"authorization": "Bearer k"})).json()["status"] == "complete"
+            [delivery] = (await c.get("/__mock/webhooks/deliveries")).json()["deliveries"]
+            assert (delivery["event"], delivery["state"], len(delivery["attempts"])) == (
+                "image.completed",
+                "delivered",
+                2,
+            )
+            assert [d.json["type"] for d in hooks.deliveries] == ["image.completed", "image.completed"]
+            [job] = (await c.get("/__mock/jobs", params={"provider": "magichour"})).json()["jobs"]
+            assert (job["done"], job["forced"], job["polls"]) == (True, True, 2)
+
+
+async def test_default_scenarios_per_provider(store: Store) -> None:
+    assert (await store.default_get("modelslab"), await store.defaults()) == (None, {})
+    await store.default_set("modelslab", "rate_limited")
+    await store.default_set("agentai", "error")
+    await store.default_set("agentai", None)
+    assert (await store.default_get("modelslab"), await store.defaults()) == (
+        "rate_limited",
+        {"modelslab": "rate_limited"},
+    )
+    await store.reset()
+    assert await store.defaults() == {}
+
+
+async def test_a_claim_renewed_while_its_worker_works_is_not_taken_over(store: Store) -> None:
+    item = Due("job", "p", "a", 0, 1.0)
+    await store.due_add([item])
+    [held] = await store.due_claim(["p"], 1.0, limit=1, lease=0.3)
+    for _ in range(3):
+        await asyncio.sleep(0.15)
+        await store.due_extend([held], 0.3)
+        assert await store.due_claim(["p"], 1.0, limit=1, lease=0.3) == []
+    await store.due_done(held)
+    await store.due_extend([held], 0.3)  # a claim no longer held is not brought back
+    assert await store.due_pending(["p"]) == 0
