@@ -81,3 +81,21 @@ def test_nesting_too_deep_for_msgspec_is_left_to_json() -> None:
 )
 def test_round_trips_says_whether_a_value_is_plain_json(value: Any, plain: bool) -> None:
     assert codec.round_trips(value) is plain
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param({"a": [1, 2.5, {"b": "é"}], "n": None}, id="plain"),
+        pytest.param({"t": (1, 2), "raw": b"\x00", 3: float("inf")}, id="not-json"),
+    ],
+)
+def test_copy_is_deep_and_exact(value: dict[Any, Any]) -> None:
+    copied = codec.copy(value)
+    assert copied == value
+    assert copied is not value
+    assert [type(v) for v in copied.values()] == [type(v) for v in value.values()]
+    nested = next((v for v in copied.values() if isinstance(v, list)), None)
+    if nested is not None:
+        nested.append("changed")
+        assert "changed" not in next(v for v in value.values() if isinstance(v, list))
