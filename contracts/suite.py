@@ -40,7 +40,7 @@ from headshot_mock.mockserver.providers import plugin_for
 
 TRANSIENT = ("rate_limited", "server_error")
 """Scenarios a good client may retry: only the first call fails."""
-SUCCEEDING = ("success", "slow", "processing")
+SUCCEEDING = ("success", "slow", "processing", "dribble")
 """Scenarios whose default expectation is images."""
 NOT_CLIENT_FACING = (
     "invalid_request",
@@ -170,7 +170,9 @@ class ClientSuite:
     @classmethod
     def session_config(cls) -> MockConfig:
         own = (str(cls.spec),) if cls.spec else ()
-        return MockConfig(level="strict", slow_seconds=0.2, timeout_seconds=cls.hold, seed=0, specs=own)
+        return MockConfig(
+            level="strict", slow_seconds=0.2, dribble_seconds=0.2, timeout_seconds=cls.hold, seed=0, specs=own
+        )
 
     def run_scenario(self, mock: MockSession, scenario: str) -> None:
         """Steer ``mock`` into ``scenario``, run the client, check both sides of the contract."""

@@ -21,6 +21,7 @@ from headshot_mock import specs
 from headshot_mock.mockserver import admin, files, jobs
 from headshot_mock.mockserver.config import MockConfig
 from headshot_mock.mockserver.control import Control
+from headshot_mock.mockserver.deadlines import Deadlines, DeadlinesMiddleware
 from headshot_mock.mockserver.engine import Bound, Engine
 from headshot_mock.mockserver.errors import StoreUnavailable, UnknownScenario
 from headshot_mock.mockserver.guard import Guard
@@ -58,6 +59,8 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     fixed: list[BaseRoute] = [*files.routes(runtime), *admin.routes(engine, control, mounts)]
     routes: list[BaseRoute] = [*_provider_routes(engine, mounts), *fixed]
 
+    deadlines = Deadlines(body_timeout=config.body_timeout)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
@@ -69,13 +72,17 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _not_found(routes), StoreUnavailable: _unavailable},
-        middleware=[Middleware(Guard, runtime=runtime)],
+        middleware=[
+            Middleware(DeadlinesMiddleware, deadlines=deadlines),  # outermost: shutdown ends everything
+            Middleware(Guard, runtime=runtime),
+        ],
         lifespan=lifespan,
     )
     app.state.engine = engine
     app.state.control = control
     app.state.runtime = runtime
     app.state.mounts = mounts
+    app.state.deadlines = deadlines
     app.state.watcher = None
     if config.watch and config.specs:  # --watch: reload changed spec files (mockserver/watch.py)
         from headshot_mock.mockserver.watch import Watcher

@@ -8,7 +8,6 @@ answer looks like; the plug-in fills in what a spec cannot (ids, images, jobs).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,11 +19,12 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from headshot_mock import specs
-from headshot_mock.mockserver import codec, journal
+from headshot_mock.mockserver import codec, faults, journal
 from headshot_mock.mockserver.config import LEVELS, Level
 from headshot_mock.mockserver.errors import AdminError, StoreUnavailable, UnknownScenario
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
+from headshot_mock.mockserver.ratelimits import ANSWER, Limits
 from headshot_mock.mockserver.runtime import Runtime
 from headshot_mock.mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
 from headshot_mock.mockserver.validation import Finding, RequestValidator, cut, is_malformed
@@ -35,8 +35,6 @@ LEVEL_HEADER = "x-mock-validation"
 VIOLATIONS_HEADER_LIMIT = 2000
 _NO_QUERY = QueryParams()
 """The query of a request without one (most of them): not parsed again each time."""
-HOLD_TICK = 0.05
-"""How often (real seconds) a held ``slow``/``timeout`` request re-reads the mock clock."""
 MISSING_KEY_ANSWERS = ("missing_key", "unauthorized")
 """The example answering a request without a key: ``missing_key`` where a provider tells the
 two apart (agent.ai: 401 without a token, 403 with a wrong one), else ``unauthorized``."""
@@ -54,6 +52,8 @@ class Bound:
     secret_headers: tuple[str, ...] = ()
     """Header and query parameter names the spec's apiKey schemes use: redacted in the journal."""
     secret_query: tuple[str, ...] = ()
+    limits: Limits | None = None
+    """The provider's rate limits, where this operation answers ``rate_limited``."""
 
     @classmethod
     def build(cls, provider: Provider, op: specs.Operation, mount: str) -> Bound:
@@ -68,6 +68,7 @@ class Bound:
             media = (body.get("content") or {}).get("application/json")
             schema = spec.resolve(media["schema"]) if media else {}
             required = cred.name in schema.get("required", ())
+        limited = ANSWER in provider.scenarios.examples(op.operation_id)
         schemes = [
             spec.resolve(s)
             for s in ((spec.document.get("components") or {}).get("securitySchemes") or {}).values()
@@ -81,6 +82,7 @@ class Bound:
             mount,
             tuple(s["name"] for s in keys if s.get("in") == "header"),
             tuple(s["name"] for s in keys if s.get("in") == "query"),
+            (Limits(spec) if limited else None) or None,
         )
 
     def credential(
@@ -106,6 +108,7 @@ class Engine:
     def __init__(self, runtime: Runtime, providers: Mapping[str, Provider]) -> None:
         self.runtime = runtime
         self.providers = providers
+        self.latency = faults.Latency(runtime.config)
 
     async def handle(self, request: Request, bound: Bound) -> Response:
         started = time.perf_counter()
@@ -134,6 +137,10 @@ class Engine:
         missing_key = bound.credential_required and credential is None and not unusable
         # A call refused before any scenario could answer it does not use up an admin rule.
         selection = await self._select(headers, bound, credential, rules=not (unusable or missing_key))
+        enforce = config.enforce_rate_limits
+        usage = await bound.limits.take(self.runtime, credential, enforce=enforce) if bound.limits else None
+        if usage is not None and usage.exceeded and enforce:
+            selection = Selection(ANSWER, "rate_limit")
         if not unusable and raw:  # a JSON null, array or scalar is checked like any body sent
             findings += bound.validator.check_body(body)
         if missing_key:
@@ -174,10 +181,7 @@ class Engine:
             refused = True
             answer = provider.reject(call, rejected)
         else:
-            if scenario == "slow":
-                await self._hold(config.slow_seconds)
-            elif scenario == "timeout":
-                await self._hold(config.timeout_seconds)
+            await faults.hold(scenario, config, self.runtime.now)
             try:
                 answer = await provider.answer(call)
             except Rejected as exc:
@@ -185,17 +189,14 @@ class Engine:
                 refused = True
                 answer = provider.reject(call, exc.findings)
         answer.headers.update(await provider.headers(call, answer))
+        if usage is not None:
+            usage.apply(answer.headers, answer.status)
         answer.scenario = answer.scenario or call.scenario
-        return await self._respond(
+        await self.latency.wait(provider.id, op.operation_id)
+        response = await self._respond(
             request, bound, call, raw, selection, level, findings, answer, refused, started
         )
-
-    async def _hold(self, seconds: float) -> None:
-        """Wait ``seconds`` on the mock clock. Real time moves that clock, so a server holds this
-        long for real; advancing it (a test, the admin API) ends the hold within a tick."""
-        until = await self.runtime.now() + seconds
-        while (left := until - await self.runtime.now()) > 0:
-            await asyncio.sleep(min(left, HOLD_TICK))
+        return faults.apply(selection.scenario, response, config)
 
     async def _select(
         self, headers: Mapping[str, str], bound: Bound, credential: str | None, *, rules: bool
@@ -260,27 +261,33 @@ class Engine:
         else:
             content = codec.dumps(answer.body)
         secret = (bound.provider.spec.credential.name,)
+        budget = self.runtime.config.journal_entry_bytes
         entry = {
             "time": journal.timestamp(await self.runtime.now()),
             "provider": call.provider,
             "operation": call.operation_id,
             "method": request.method,
-            "path": request.scope["path"],
-            "query": journal.redact_query(
-                request.scope["query_string"].decode("latin-1"), (*secret, *bound.secret_query)
+            "path": journal.cut_text(request.scope["path"], budget // 8),
+            "query": journal.cut_text(
+                journal.redact_query(
+                    request.scope["query_string"].decode("latin-1"), (*secret, *bound.secret_query)
+                ),
+                budget // 8,
             ),
             "scenario": answer.scenario,
             "scenario_source": selection.source,
             "requested_scenario": selection.scenario,
             "level": level,
             "status": answer.status,
-            "findings": [f.as_dict() for f in findings],
+            "findings": journal.bounded_findings([f.as_dict() for f in findings], budget),
             "rejected": refused,
             "request": {
-                "headers": journal.redact_headers(call.headers, bound.secret_headers),
-                "body": None if is_malformed(call.body) else journal.summarise_body(call.body, raw, secret),
+                "headers": journal.redact_headers(call.headers, bound.secret_headers, budget),
+                "body": None
+                if is_malformed(call.body)
+                else journal.summarise_body(call.body, raw, secret, budget),
             },
-            "response": {"body": journal.summarise_body(answer.body, content, secret)},
+            "response": {"body": journal.summarise_body(answer.body, content, secret, budget)},
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         seq = await self.runtime.store.journal_append(journal.sanitise(entry))
