@@ -306,7 +306,12 @@ def _headers(scope: Scope) -> dict[str, str]:
     """The request's headers as a dict, decoded once (names are lower case in ASGI); a repeated
     name keeps its first value, as Starlette's ``Headers.get`` does. Each ``Headers.get`` scans
     and decodes the whole list: a request looks up about ten."""
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
+    out: dict[str, str] = {}
+    for name, value in scope["headers"]:  # in the order sent: the journal keeps it
+        key = name.decode("latin-1")
+        if key not in out:
+            out[key] = value.decode("latin-1")
+    return out
 
 
 async def _read(request: Request, headers: Mapping[str, str]) -> tuple[bytes, bool]:
