@@ -8,23 +8,24 @@ answer looks like; the plug-in fills in what a spec cannot (ids, images, jobs).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from headshot_mock import specs
-from headshot_mock.mockserver import faults, journal
+from headshot_mock.mockserver import codec, faults, journal
 from headshot_mock.mockserver.config import LEVELS, Level
 from headshot_mock.mockserver.errors import AdminError, StoreUnavailable, UnknownScenario
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
 from headshot_mock.mockserver.ratelimits import ANSWER, Limits
-from headshot_mock.mockserver.runtime import Runtime, iso
+from headshot_mock.mockserver.runtime import Runtime
 from headshot_mock.mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
 from headshot_mock.mockserver.validation import Finding, RequestValidator, cut, is_malformed
 
@@ -32,6 +33,8 @@ MAX_BODY = 32 * 1024 * 1024
 """Largest request body read (uploads and data-URI images included); larger ones are refused."""
 LEVEL_HEADER = "x-mock-validation"
 VIOLATIONS_HEADER_LIMIT = 2000
+_NO_QUERY = QueryParams()
+"""The query of a request without one (most of them): not parsed again each time."""
 MISSING_KEY_ANSWERS = ("missing_key", "unauthorized")
 """The example answering a request without a key: ``missing_key`` where a provider tells the
 two apart (agent.ai: 401 without a token, 403 with a wrong one), else ``unauthorized``."""
@@ -120,19 +123,20 @@ class Engine:
 
     async def _handle(self, request: Request, bound: Bound, started: float) -> Response:
         provider, op, config = bound.provider, bound.op, self.runtime.config
-        headers = request.headers
-        raw, too_big = await _read(request)
+        headers = _headers(request.scope)
+        raw, too_big = await _read(request, headers)
         if too_big:
             body, findings = None, [Finding("body", "", f"is larger than {MAX_BODY} bytes", "lenient")]
         else:
             body, findings = bound.validator.parse_body(raw, headers.get("content-type", ""))
-        findings += bound.validator.check_parameters(request.path_params, request.query_params, headers)
-        credential = bound.credential(headers, body, request.query_params)
+        query = request.query_params if request.scope["query_string"] else _NO_QUERY
+        findings += bound.validator.check_parameters(request.path_params, query, headers)
+        credential = bound.credential(headers, body, query)
         level = _level(headers.get(LEVEL_HEADER), config.level)
         unusable = is_malformed(body) or too_big
         missing_key = bound.credential_required and credential is None and not unusable
         # A call refused before any scenario could answer it does not use up an admin rule.
-        selection = await self._select(request, bound, credential, rules=not (unusable or missing_key))
+        selection = await self._select(headers, bound, credential, rules=not (unusable or missing_key))
         enforce = config.enforce_rate_limits
         usage = await bound.limits.take(self.runtime, credential, enforce=enforce) if bound.limits else None
         if usage is not None and usage.exceeded and enforce:
@@ -153,13 +157,13 @@ class Engine:
             method=op.method,
             body=body,
             path_params=request.path_params,
-            query=request.query_params,
+            query=query,
             headers=headers,
             credential=credential,
             scenario=scenario,
             example=book.example_for(op.operation_id, scenario),
             examples=examples,
-            base_url=config.public_url or _base_url(request),
+            base_url=config.public_url or _base_url(request, headers),
             mount=bound.mount,
         )
         rejected = [f for f in findings if f.rejected_at(level)]
@@ -177,7 +181,7 @@ class Engine:
             refused = True
             answer = provider.reject(call, rejected)
         else:
-            await faults.hold(scenario, config)
+            await faults.hold(scenario, config, self.runtime.now)
             try:
                 answer = await provider.answer(call)
             except Rejected as exc:
@@ -195,15 +199,15 @@ class Engine:
         return faults.apply(selection.scenario, response, config)
 
     async def _select(
-        self, request: Request, bound: Bound, credential: str | None, *, rules: bool
+        self, headers: Mapping[str, str], bound: Bound, credential: str | None, *, rules: bool
     ) -> Selection:
         book = bound.provider.scenarios
         op_id = bound.op.operation_id
         where = f"provider {book.provider!r}"
-        named = request.headers.get(HEADER)
+        named = headers.get(HEADER)
         if named:
             return Selection(_not_on_a_poll(bound, _checked(book, named.strip(), where)), "header")
-        prefer = request.headers.get("prefer")
+        prefer = headers.get("prefer")
         if prefer:
             wanted = parse_prefer(prefer)
             if "example" in wanted:
@@ -255,11 +259,11 @@ class Engine:
         elif answer.body is None and answer.media_type is None:
             content = b""
         else:
-            content = json.dumps(answer.body, separators=(",", ":"), ensure_ascii=False).encode()
+            content = codec.dumps(answer.body)
         secret = (bound.provider.spec.credential.name,)
         budget = self.runtime.config.journal_entry_bytes
         entry = {
-            "time": iso(await self.runtime.now()),
+            "time": journal.timestamp(await self.runtime.now()),
             "provider": call.provider,
             "operation": call.operation_id,
             "method": request.method,
@@ -278,7 +282,7 @@ class Engine:
             "findings": journal.bounded_findings([f.as_dict() for f in findings], budget),
             "rejected": refused,
             "request": {
-                "headers": journal.redact_headers(request.headers, bound.secret_headers, budget),
+                "headers": journal.redact_headers(call.headers, bound.secret_headers, budget),
                 "body": None
                 if is_malformed(call.body)
                 else journal.summarise_body(call.body, raw, secret, budget),
@@ -298,9 +302,21 @@ class Engine:
         return Response(content, status_code=answer.status, headers=headers, media_type=answer.media_type)
 
 
-async def _read(request: Request) -> tuple[bytes, bool]:
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers as a dict, decoded once (names are lower case in ASGI); a repeated
+    name keeps its first value, as Starlette's ``Headers.get`` does. Each ``Headers.get`` scans
+    and decodes the whole list: a request looks up about ten."""
+    out: dict[str, str] = {}
+    for name, value in scope["headers"]:  # in the order sent: the journal keeps it
+        key = name.decode("latin-1")
+        if key not in out:
+            out[key] = value.decode("latin-1")
+    return out
+
+
+async def _read(request: Request, headers: Mapping[str, str]) -> tuple[bytes, bool]:
     """The body, up to :data:`MAX_BODY` bytes; the flag says it was cut."""
-    declared = request.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
         return b"", True
     chunks: list[bytes] = []
@@ -313,9 +329,9 @@ async def _read(request: Request) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
-def _base_url(request: Request) -> str:
+def _base_url(request: Request, headers: Mapping[str, str]) -> str:
     """Scheme and host the client used, from the scope (cheaper than building ``request.url``)."""
-    host = request.headers.get("host")
+    host = headers.get("host")
     if host is None:
         server = request.scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"
@@ -365,5 +381,6 @@ def _header_text(text: str) -> str:
     """Header values must be printable ASCII here (h11 refuses control characters): escape the
     rest as Python would, and cut the tail."""
     text = text.encode("ascii", "backslashreplace").decode("ascii")
-    text = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in text)
+    if not text.isprintable():  # for ASCII text: a control character somewhere (rare)
+        text = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in text)
     return text if len(text) <= VIOLATIONS_HEADER_LIMIT else text[: VIOLATIONS_HEADER_LIMIT - 3] + "..."

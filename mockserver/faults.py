@@ -31,6 +31,7 @@ import functools
 import json
 import math
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from starlette.responses import Response
@@ -170,9 +171,17 @@ class Latency:
                 await asyncio.sleep(delay)
 
 
-async def hold(scenario: str, config: MockConfig) -> None:
-    """The added wait of the ``slow`` and ``timeout`` scenarios (real seconds)."""
-    if scenario == "slow":
-        await asyncio.sleep(config.slow_seconds)
-    elif scenario == "timeout":
-        await asyncio.sleep(config.timeout_seconds)
+async def hold(scenario: str, config: MockConfig, now: Callable[[], Awaitable[float]]) -> None:
+    """The added wait of the ``slow`` and ``timeout`` scenarios, on the mock clock (``now``). Real
+    time moves that clock, so a server holds this long for real; advancing it (a test, the admin
+    API, ``ClientSuite`` once the client gave up) ends the hold within :data:`HOLD_TICK`."""
+    seconds = {"slow": config.slow_seconds, "timeout": config.timeout_seconds}.get(scenario)
+    if seconds is None:
+        return
+    until = await now() + seconds
+    while (left := until - await now()) > 0:
+        await asyncio.sleep(min(left, HOLD_TICK))
+
+
+HOLD_TICK = 0.05
+"""How often (real seconds) a held ``slow``/``timeout`` request re-reads the mock clock."""

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import unquote_plus
 
+from headshot_mock.mockserver import codec
 from headshot_mock.mockserver.scenarios import KEY_PREFIX
 
 Record = dict[str, Any]
@@ -24,6 +27,9 @@ REDACTED = "***"
 LONG_STRING = 256
 """Strings longer than this (base64 images, photos_json) are replaced by a note of their size."""
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "key", "cookie"})
+_LONG_RUN = re.compile(b'"[^"]{%d}' % (LONG_STRING + 1))
+"""A quote followed by more than LONG_STRING bytes without one: the encoded value may hold a
+long string (one regex search, a third of the time of splitting the bytes at every quote)."""
 ENTRY_BYTES = 64 * 1024
 """The default per-entry budget (``MockConfig.journal_entry_bytes``)."""
 CUT_HEADERS = "…"
@@ -82,6 +88,8 @@ def sanitise(entry: Record) -> Record:
     """``entry`` as it can always be served back as JSON: what no JSON encoder takes (NaN and
     infinities, lone surrogates, integers past the digit limit, non-string keys) is replaced by
     text saying what it was. The check is one encode; only a failing entry is walked."""
+    if codec.round_trips(entry):  # the common case, in a tenth of the time of json.dumps
+        return entry
     try:
         json.dumps(entry, ensure_ascii=False, allow_nan=False).encode()
     except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
@@ -169,7 +177,7 @@ def summarise_body(
     redacted JSON text and a cut marker."""
     if isinstance(body, bytes | bytearray):
         return f"<{len(body)} bytes>"
-    if len(encoded) > LONG_STRING and max(map(len, encoded.split(b'"'))) > LONG_STRING:
+    if len(encoded) > LONG_STRING and _LONG_RUN.search(encoded) is not None:
         kept = redact(body, secret_fields)
     elif isinstance(body, dict) and any(k in body for k in secret_fields):
         kept = {**body, **{k: redact_key(body[k]) for k in secret_fields if k in body}}
@@ -194,6 +202,19 @@ def bounded_findings(findings: list[dict[str, Any]], budget: int = ENTRY_BYTES) 
             cut = {"location": "journal", "field": "", "message": f"…[cut {len(findings) - i} more findings]"}
             return [*findings[:i], {**findings[i], **cut}]
     return findings
+
+
+def timestamp(ts: float) -> str:
+    """RFC 3339 UTC with milliseconds (``runtime.iso``), with the date and time of day formatted
+    once a second instead of once an entry."""
+    fraction, whole = math.modf(ts)  # rounded as datetime.fromtimestamp rounds
+    second, micro = divmod(int(whole) * 1_000_000 + round(fraction * 1_000_000), 1_000_000)
+    if _second[0] != second:
+        _second[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
+    return f"{_second[1]}.{micro // 1000:03d}Z"
+
+
+_second: list[Any] = [None, ""]
 
 
 def matches(entry: Mapping[str, Any], filters: Mapping[str, str | None]) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headshot_mock import specs
+from headshot_mock.mockserver import codec
 from headshot_mock.mockserver.errors import UnknownScenario
 
 KEY_PREFIX = "mock-"
@@ -69,8 +70,8 @@ class Example:
         object.__setattr__(self, "_text", json.dumps(self.value))
 
     def body(self) -> Any:
-        """A fresh copy of the example value, safe to fill in (a JSON round trip: ~10x deepcopy)."""
-        return json.loads(self._text)
+        """A fresh copy of the example value, safe to fill in (a JSON round trip: ~8x deepcopy)."""
+        return codec.loads(self._text)
 
 
 @dataclass(frozen=True, slots=True)

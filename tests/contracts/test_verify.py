@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -402,3 +403,17 @@ def test_a_dry_run_may_name_a_remote_url_without_allow_remote(capsys: pytest.Cap
     report = verify("magichour", "https://api.magichour.ai", dry_run=True)
     assert report.ok
     assert report.requests_sent == 0
+
+
+@pytest.mark.parametrize("missing", ["schemathesis", "requests"])
+def test_without_the_verify_extra_verify_says_how_to_install_it(
+    missing: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # what an install without the extra looks like
+    url = "http://127.0.0.1:9/modelslab/api"
+    with pytest.raises(VerifyError, match=r"pip install 'headshot-mock\[verify\]'") as caught:
+        verify("modelslab", url, dry_run=True)
+    assert missing in str(caught.value)
+    argv = ["verify", "--provider", "modelslab", "--base-url", url, "--dry-run"]
+    assert main(argv) == 2
+    assert "pip install 'headshot-mock[verify]'" in capsys.readouterr().err
