@@ -3,6 +3,8 @@ that lookup does not answer (templated paths, wrong methods, unknown paths) beha
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -24,7 +26,7 @@ def client(app: object, root_path: str = "") -> httpx.AsyncClient:
         pytest.param({"providers": ("modelslab",), "root_provider": "modelslab"}, "/api", id="root"),
     ],
 )
-async def test_exact_and_templated_paths_answer(options: dict[str, object], prefix: str) -> None:
+async def test_exact_and_templated_paths_answer(options: dict[str, Any], prefix: str) -> None:
     async with client(create_app(**options)) as http:
         made = await http.post(f"{prefix}{FLUX}", json=BODY, headers={"x-mock-scenario": "processing"})
         assert made.status_code == 200, made.text
