@@ -4,7 +4,10 @@ Every key is ``<prefix>:<name>`` (``--state-prefix``), so several mocks can shar
 :meth:`RedisStore.reset` clears only its own. Each operation is one round trip: a single command,
 a pipeline, or a Lua script where it reads and writes (rules consumed, jobs and deliveries
 compared-and-set, due items claimed, capped collections trimmed), so it is atomic with respect to
-every other worker. Records are hashes of JSON-encoded top-level fields (a compare-and-set
+every other worker. On a request's hot path (see :meth:`RedisStore.deferring`) the writes that answer
+nothing wait for the request's next call and go out with it as one script, so a generation costs
+three round trips: the opening, the id counter, and the file, the job and the journal entry.
+Records are hashes of JSON-encoded top-level fields (a compare-and-set
 compares fields); the journal is two capped streams (requests, webhook attempts), trimmed by
 count and bytes; counters expire; uploads carry a TTL and a total-bytes cap.
 
@@ -370,15 +373,16 @@ class RedisStore:
         """The URL without a password, for messages."""
         self.limits = limits or Limits()
         self._p = f"{prefix}:"
-        packed = {"connection_class": _packing_connection()} if parts.scheme == "redis" else {}
         self._redis: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
             url,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_TIMEOUT,
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
             max_connections=max_connections,
-            **packed,
         )
+        pool = self._redis.connection_pool
+        if pool.connection_class is redis.asyncio.Connection:  # plain TCP (not TLS, not a socket file)
+            pool.connection_class = _packing_connection()
         r = self._redis
         self._journal_append = r.register_script(_JOURNAL_APPEND)
         self._rule_add = r.register_script(_RULE_ADD)
@@ -455,9 +459,9 @@ class RedisStore:
             batch = self._redis.register_script(_batch(scripts))
             if len(self._batches) < 64:  # a few shapes recur (files per answer, a job, an entry)
                 self._batches[scripts] = batch
-        sizes = [n for _, keys, args in writes for n in (len(keys), len(args))]
+        sizes: list[Any] = [n for _, keys, args in writes for n in (len(keys), len(args))]
         keys = [key for _, ks, _ in writes for key in ks]
-        args = [arg for _, _, ags in writes for arg in ags]
+        args: list[Any] = [arg for _, _, ags in writes for arg in ags]
         return list(await batch(keys=keys, args=[*sizes, *args]))
 
     @_guarded

@@ -422,7 +422,7 @@ async def test_writes_held_back_are_seen_by_their_task_and_sent_by_the_exit(stor
         await store.job_create(job("1"))
         assert await store.file_get("t1") == {"name": "a.png"}, "the task's next call sends them first"
         await store.file_put("t2", {"name": "b.png"})
-        await store.job_create(job("2", title="Portr\u00e4t \U0001f600 \\ \"q\""))
+        await store.job_create(job("2", title='Portr\u00e4t \U0001f600 \\ "q"'))
         first = await store.journal_append({"n": 1})
         await store.file_put("t3", {"name": "c.png"})
     second = await store.journal_append({"n": 2})
@@ -430,7 +430,7 @@ async def test_writes_held_back_are_seen_by_their_task_and_sent_by_the_exit(stor
     assert [e["n"] for e in await store.journal_entries()] == [1, 2]
     assert await store.file_get("t2") == {"name": "b.png"}
     assert await store.file_get("t3") == {"name": "c.png"}, "the exit sent what was left"
-    assert await store.jobs() == [job("1"), job("2", title="Portr\u00e4t \U0001f600 \\ \"q\"")]
+    assert await store.jobs() == [job("1"), job("2", title='Portr\u00e4t \U0001f600 \\ "q"')]
 
 
 async def test_held_back_writes_land_when_the_request_fails_and_due_work_is_never_held(store: Store) -> None:
