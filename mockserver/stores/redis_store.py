@@ -477,7 +477,7 @@ class RedisStore:
         limit = self.limits.deliveries if ring == "webhook" else self.limits.journal_entries
         keys = [self._k("journal", ring), self._k("journal", ring, "bytes"), self._k("seq")]
         size = len(data) if "seq" not in entry else size_of(entry)  # as MemoryStore counts it
-        args = [data, size, limit, self.limits.journal_bytes]
+        args: list[Any] = [data, size, limit, self.limits.journal_bytes]
         held = self._held()
         if held is not None and held.writes:  # the request's writes and its entry: one round trip
             return int((await self._send_held(held, (_JOURNAL_APPEND, keys, args)))[-1])
@@ -567,7 +567,7 @@ class RedisStore:
         schedule = [part for d in due for part in (d.provider, d.member, repr(d.at))]
         keys = [self._job(job["provider"], job["id"]), self._k("jobs"), self._k("jobs", "n")]
         keys.append(self._k("due", ""))
-        args = [self.limits.jobs, self._k("job", ""), member, _enc(_fields(job)), *schedule]
+        args: list[Any] = [self.limits.jobs, self._k("job", ""), member, _enc(_fields(job)), *schedule]
         # A job with due work is sent at once: the worker's ticker, woken next, must find it.
         if not due and self._hold(_JOB_CREATE, keys, args):
             return
@@ -676,7 +676,7 @@ class RedisStore:
     @_guarded
     async def file_put(self, token: str, descriptor: Record) -> None:
         keys = [self._k("file", token), self._k("files"), self._k("files", "n")]
-        args = [self.limits.files, self._k("file", ""), token, "d", _enc(descriptor)]
+        args: list[Any] = [self.limits.files, self._k("file", ""), token, "d", _enc(descriptor)]
         if not self._hold(_CAPPED_HSET, keys, args):
             await self._capped_hset(keys=keys, args=args)
 
