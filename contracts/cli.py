@@ -70,6 +70,9 @@ def _parser() -> _Parser:
         "--timeout-seconds", type=float, help="how long `timeout` holds a request (default 120)"
     )
     serve.add_argument("--journal-limit", type=int, help="journal entries kept (default 1000)")
+    serve.add_argument(
+        "--journal-entry-bytes", type=int, help="bytes one journal entry may hold (default 65536)"
+    )
     serve.add_argument("--public-url", metavar="URL", help="base URL for links the mock hands out")
     serve.add_argument("--config", metavar="FILE", help="YAML/JSON config file (also $HEADSHOT_MOCK_CONFIG)")
     guard = serve.add_argument_group("security")
@@ -151,6 +154,38 @@ def _parser() -> _Parser:
         action="store_true",
         default=None,
         help="chaos: deliver a job's final event before the earlier ones",
+    )
+
+    chaos = serve.add_argument_group("faults, latency and rate limits")
+    chaos.add_argument(
+        "--latency",
+        action="append",
+        metavar="[ID[.OP]=]KIND:ARGS",
+        help="added latency, seeded: fixed:S, uniform:LOW,HIGH or lognormal:MEDIAN,SIGMA (repeatable)",
+    )
+    chaos.add_argument(
+        "--dribble-seconds", type=float, help="how long the `dribble` fault takes to send a body (default 2)"
+    )
+    chaos.add_argument(
+        "--enforce-rate-limits",
+        action="store_true",
+        default=None,
+        help="answer 429 past each provider's documented rate limits",
+    )
+    limits = serve.add_argument_group("connections")
+    limits.add_argument(
+        "--body-timeout", type=float, help="seconds a request body may stall before a 408 (default 10)"
+    )
+    limits.add_argument(
+        "--header-timeout", type=float, help="seconds to send a request's headers (default 10)"
+    )
+    limits.add_argument(
+        "--keepalive-timeout", type=float, help="seconds an idle connection stays open (default 5)"
+    )
+    limits.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        help="seconds after SIGTERM before the rest is cancelled (default 3)",
     )
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios of each provider")
@@ -275,7 +310,7 @@ def config_from(args: argparse.Namespace) -> MockConfig:
     """Flags that were given override the config file and environment; the rest keep them."""
     fields = {f.name for f in dataclasses.fields(MockConfig)}
     overrides: dict[str, Any] = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    for name in ("webhooks", "specs"):
+    for name in ("webhooks", "specs", "latency"):
         if name in overrides:
             overrides[name] = tuple(overrides[name])
     extra_allow = tuple(overrides.pop("webhook_allow", ()))
@@ -295,9 +330,8 @@ def _check_scenario(config: MockConfig) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from headshot_mock.mockserver.app import base_urls, create_app
+    from headshot_mock.mockserver.server import serve
 
     config = config_from(args)
     _check_state(config)
@@ -334,7 +368,9 @@ def _serve(args: argparse.Namespace) -> int:
             f"  (web page: journal, jobs, webhooks, rules; admin API){token}"
         )
     print(f"  {'admin':<10} {admin}", flush=True)
-    if config.workers > 1:
+    if config.workers > 1:  # uvicorn's own supervisor: its timeouts, not serve()'s (see server.py)
+        import uvicorn
+
         config.export_for_workers()
         uvicorn.run(
             "headshot_mock.mockserver.app:worker_app",
@@ -346,7 +382,7 @@ def _serve(args: argparse.Namespace) -> int:
             access_log=False,
         )
         return 0
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    serve(app, config)
     return 0
 
 

@@ -40,7 +40,7 @@ from headshot_mock.mockserver.providers import plugin_for
 
 TRANSIENT = ("rate_limited", "server_error")
 """Scenarios a good client may retry: only the first call fails."""
-SUCCEEDING = ("success", "slow", "processing")
+SUCCEEDING = ("success", "slow", "processing", "dribble")
 """Scenarios whose default expectation is images."""
 NOT_CLIENT_FACING = (
     "invalid_request",
@@ -114,7 +114,9 @@ class ClientSuite:
     deadline: ClassVar[float] = 30.0
     """Seconds one scenario may take before the client is deemed hung."""
     hold: ClassVar[float] = 5.0
-    """How long the ``timeout`` scenario holds a request: set the client's timeout below it."""
+    """How long the ``timeout`` scenario holds a request (on the mock clock: once the client has
+    given up, the suite moves the clock past the hold instead of waiting it out): set the
+    client's timeout below it."""
     webhook_secret: ClassVar[str] = "whsec_contract_suite"
     contract_level: ClassVar[str] = "strict"
     """The level at which sent requests are judged: ``strict`` (the documented contract) or
@@ -168,7 +170,9 @@ class ClientSuite:
     @classmethod
     def session_config(cls) -> MockConfig:
         own = (str(cls.spec),) if cls.spec else ()
-        return MockConfig(level="strict", slow_seconds=0.2, timeout_seconds=cls.hold, seed=0, specs=own)
+        return MockConfig(
+            level="strict", slow_seconds=0.2, dribble_seconds=0.2, timeout_seconds=cls.hold, seed=0, specs=own
+        )
 
     def run_scenario(self, mock: MockSession, scenario: str) -> None:
         """Steer ``mock`` into ``scenario``, run the client, check both sides of the contract."""
@@ -183,8 +187,8 @@ class ClientSuite:
         expected = self.expectation(scenario)
         started = time.monotonic()
         outcome = self._run(mock.base_url(self.provider), key)
-        if scenario == "timeout":  # let the held request end, so it lands in this scenario's journal
-            time.sleep(max(0.0, started + self.hold + 0.2 - time.monotonic()))
+        if scenario == "timeout":
+            self._release_held(mock, started)
         problems = self._judge(scenario, expected, outcome)
         found = mock.violations(level=self.contract_level)
         if found:
@@ -218,6 +222,18 @@ class ClientSuite:
             raise ContractViolation(f"{type(self).__name__}'s webhook handler: " + "; ".join(problems))
 
     # internals ------------------------------------------------------------------------------------
+    def _release_held(self, mock: MockSession, started: float) -> None:
+        """End the ``timeout`` hold the client gave up on, so the held request lands in this
+        scenario's journal: the mock holds on its clock, so moving the clock past the hold ends
+        it now instead of ``hold`` real seconds after the call."""
+        mock.advance(self.hold)
+        deadline = started + self.hold + 1.0  # bounded: at worst the hold ends by itself
+        while time.monotonic() < deadline:
+            if any(e.get("requested_scenario") == "timeout" for e in mock.requests()):
+                time.sleep(0.05)  # a retried call held beside it wakes on the same tick
+                return
+            time.sleep(0.01)
+
     def _run(self, base_url: str, key: str) -> Outcome:
         box: dict[str, Any] = {}
 

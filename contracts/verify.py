@@ -26,10 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
-
 from headshot_mock import specs
-from headshot_mock.contracts._conformance import _checks, _Run
 from headshot_mock.contracts.report import Failure, OperationResult, Report, SentRequest
 from headshot_mock.contracts.verify_settings import (
     DEFAULT_API_KEY,
@@ -43,7 +40,11 @@ from headshot_mock.contracts.verify_settings import (
 )
 
 if TYPE_CHECKING:
-    pass
+    import requests
+
+INSTALL = "pip install 'headshot-mock[verify]'"
+"""schemathesis (and hypothesis) come with this extra, so that their pytest plugins do not load
+in every pytest run of every project that installs headshot-mock."""
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -88,6 +89,9 @@ def verify(
     server answers.
     """
     spec = _spec(provider)
+    _require_schemathesis()
+    from headshot_mock.contracts._conformance import _checks, _Run
+
     base_url = check_target(base_url, allow_remote=allow_remote)
     if max_requests < 1:
         raise VerifyError(f"--max-requests must be at least 1, got {max_requests}.")
@@ -152,6 +156,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _require_schemathesis() -> None:
+    try:
+        import requests  # noqa: F401  (a schemathesis dependency)
+        import schemathesis  # noqa: F401
+    except ImportError as exc:
+        raise VerifyError(
+            f"verify runs schemathesis, which is not installed here ({exc.name} is missing). "
+            f"Install it with: {INSTALL}"
+        ) from None
 
 
 def _spec(provider: str) -> specs.ProviderSpec:

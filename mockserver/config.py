@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ class MockConfig:
     """How long the ``timeout`` scenario holds a request (past any sane client timeout)."""
     journal_limit: int = 1000
     """Journal entries kept; the oldest are dropped."""
+    journal_entry_bytes: int = 64 * 1024
+    """Bytes one journal entry may hold: larger headers and bodies are cut there, with a marker."""
     public_url: str | None = None
     """Base URL to put in generated links (file, fetch, upload URLs); default: the request's.
     Its host is also one of the names the mock answers to (see ``guard.py``)."""
@@ -80,6 +83,21 @@ class MockConfig:
     """Chaos: extra copies of every delivery (a receiver must be idempotent)."""
     webhook_reorder: bool = False
     """Chaos: deliver a job's final event before the ones that preceded it."""
+    dribble_seconds: float = 2.0
+    """How long the ``dribble`` fault takes to send an answer's body (real seconds)."""
+    latency: tuple[str, ...] = ()
+    """Latency added to every answer, seeded: ``[PROVIDER[.OPERATION]=]KIND:ARGS`` with ``fixed:S``,
+    ``uniform:LOW,HIGH`` or ``lognormal:MEDIAN,SIGMA`` (seconds). The most specific entry applies."""
+    enforce_rate_limits: bool = False
+    """Answer 429 past the provider's documented rate limits (``x-provider.rate-limits`` in its spec)."""
+    body_timeout: float = 10.0
+    """Seconds a request body may pause between two chunks before the mock answers 408 (0 = never)."""
+    header_timeout: float = 10.0
+    """Seconds a connection has to send a request's headers (slowloris; 0 = no limit; served only)."""
+    keepalive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection stays open (served only)."""
+    shutdown_timeout: float = 3.0
+    """Seconds after SIGTERM before whatever still runs is cancelled (served only)."""
     specs: tuple[str, ...] = ()
     """Your own OpenAPI documents to serve: ``FILE`` or ``ID=FILE`` (``specs.load_file``). With
     specs and no ``providers``, only the specs are served; name bundled providers to add them."""
@@ -131,7 +149,18 @@ class MockConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.journal_limit < 1:
             raise ConfigError(f"journal_limit must be >= 1, got {self.journal_limit}")
-        for name in ("webhook_timeout", "webhook_backoff", "webhook_delay"):
+        if self.journal_entry_bytes < 1024:
+            raise ConfigError(f"journal_entry_bytes must be >= 1024, got {self.journal_entry_bytes}")
+        for name in (
+            "webhook_timeout",
+            "webhook_backoff",
+            "webhook_delay",
+            "body_timeout",
+            "header_timeout",
+            "keepalive_timeout",
+            "shutdown_timeout",
+            "dribble_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.webhook_attempts < 0 or self.webhook_duplicates < 0:
@@ -146,6 +175,7 @@ class MockConfig:
                 "TOKEN', or --no-admin to serve the providers without it."
             )
         parse_allow(self.webhook_allow)
+        self.latency_rules  # noqa: B018 - parsed here, so a bad entry is an error at start
         for name in (
             "workers",
             "journal_max_bytes",
@@ -174,6 +204,10 @@ class MockConfig:
             )
         for endpoint in self.webhooks:
             parse_endpoint(endpoint)
+
+    @property
+    def latency_rules(self) -> tuple[LatencyRule, ...]:
+        return tuple(parse_latency(text) for text in self.latency)
 
     @property
     def served(self) -> tuple[str, ...]:
@@ -253,6 +287,60 @@ def parse_allow(entries: tuple[str, ...]) -> AllowList:
     return AllowList(entries)
 
 
+@dataclass(frozen=True, slots=True)
+class LatencyRule:
+    """One ``latency`` entry: a distribution (seconds) for every provider, one, or one operation."""
+
+    provider: str | None
+    operation: str | None
+    kind: Literal["fixed", "uniform", "lognormal"]
+    a: float
+    b: float = 0.0
+
+    @property
+    def specificity(self) -> int:
+        return (self.provider is not None) + (self.operation is not None)
+
+
+_LATENCY_ARGS = {"fixed": 1, "uniform": 2, "lognormal": 2}
+
+
+def parse_latency(text: str) -> LatencyRule:
+    """``[PROVIDER[.OPERATION]=]KIND:ARGS``: ``fixed:0.2``, ``agentai=uniform:0.1,0.5``,
+    ``modelslab.fetchQueued=lognormal:0.3,0.5`` (median, sigma)."""
+    scope, _, spec = text.rpartition("=")
+    kind, _, args = spec.strip().partition(":")
+    provider, _, operation = scope.strip().partition(".")
+    usage = "write [PROVIDER[.OPERATION]=]fixed:S, uniform:LOW,HIGH or lognormal:MEDIAN,SIGMA (seconds)"
+    if kind not in _LATENCY_ARGS:
+        raise ConfigError(
+            f"Latency {text!r}: unknown distribution {kind!r}.{did_you_mean(kind, _LATENCY_ARGS)} "
+            f"{usage[0].upper()}{usage[1:]}."
+        )
+    try:
+        values = [float(v) for v in args.split(",")] if args else []
+    except ValueError:
+        raise ConfigError(f"Latency {text!r}: {args!r} are not numbers; {usage}.") from None
+    if len(values) != _LATENCY_ARGS[kind] or not all(math.isfinite(v) and 0 <= v <= 3600 for v in values):
+        raise ConfigError(
+            f"Latency {text!r}: {kind} takes {_LATENCY_ARGS[kind]} number(s) in 0..3600; {usage}."
+        )
+    if kind == "uniform" and values[0] > values[1]:
+        raise ConfigError(f"Latency {text!r}: LOW must not be above HIGH.")
+    if provider and provider not in specs.providers():
+        raise ConfigError(
+            f"Latency {text!r}: unknown provider {provider!r}.{did_you_mean(provider, specs.providers())}"
+        )
+    if operation:
+        known = [op.operation_id for op in specs.load(provider).operations]
+        if operation not in known:
+            raise ConfigError(
+                f"Latency {text!r}: {provider} has no operation {operation!r}."
+                f"{did_you_mean(operation, known)}"
+            )
+    return LatencyRule(provider or None, operation or None, kind, *values)  # type: ignore[arg-type]
+
+
 def parse_endpoint(text: str) -> tuple[str, str | None]:
     """``URL`` or ``URL#secret`` → (url, secret)."""
     url, _, secret = text.partition("#")
@@ -328,8 +416,9 @@ def _coerce(name: str, value: Any) -> Any:
     """Turn strings from the environment or a file into the field's type, with a clear error."""
     default = _FIELDS[name].default
     try:
-        if name in ("providers", "webhooks", "webhook_allow", "specs"):
-            items = value.split(",") if isinstance(value, str) else list(value)
+        if name in ("providers", "webhooks", "webhook_allow", "specs", "latency"):
+            separator = ";" if name == "latency" else ","  # a latency entry has commas of its own
+            items = value.split(separator) if isinstance(value, str) else list(value)
             return tuple(p.strip() for p in items if p.strip())
         if isinstance(default, bool):
             if isinstance(value, bool):

@@ -8,23 +8,24 @@ answer looks like; the plug-in fills in what a spec cannot (ids, images, jobs).
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from headshot_mock import specs
-from headshot_mock.mockserver import journal
+from headshot_mock.mockserver import codec, faults, journal
 from headshot_mock.mockserver.config import LEVELS, Level
 from headshot_mock.mockserver.errors import AdminError, StoreUnavailable, UnknownScenario
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
-from headshot_mock.mockserver.runtime import Runtime, iso
+from headshot_mock.mockserver.ratelimits import ANSWER, Limits
+from headshot_mock.mockserver.runtime import Runtime
 from headshot_mock.mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
 from headshot_mock.mockserver.validation import Finding, RequestValidator, cut, is_malformed
 
@@ -32,6 +33,8 @@ MAX_BODY = 32 * 1024 * 1024
 """Largest request body read (uploads and data-URI images included); larger ones are refused."""
 LEVEL_HEADER = "x-mock-validation"
 VIOLATIONS_HEADER_LIMIT = 2000
+_NO_QUERY = QueryParams()
+"""The query of a request without one (most of them): not parsed again each time."""
 MISSING_KEY_ANSWERS = ("missing_key", "unauthorized")
 """The example answering a request without a key: ``missing_key`` where a provider tells the
 two apart (agent.ai: 401 without a token, 403 with a wrong one), else ``unauthorized``."""
@@ -49,6 +52,8 @@ class Bound:
     secret_headers: tuple[str, ...] = ()
     """Header and query parameter names the spec's apiKey schemes use: redacted in the journal."""
     secret_query: tuple[str, ...] = ()
+    limits: Limits | None = None
+    """The provider's rate limits, where this operation answers ``rate_limited``."""
 
     @classmethod
     def build(cls, provider: Provider, op: specs.Operation, mount: str) -> Bound:
@@ -63,6 +68,7 @@ class Bound:
             media = (body.get("content") or {}).get("application/json")
             schema = spec.resolve(media["schema"]) if media else {}
             required = cred.name in schema.get("required", ())
+        limited = ANSWER in provider.scenarios.examples(op.operation_id)
         schemes = [
             spec.resolve(s)
             for s in ((spec.document.get("components") or {}).get("securitySchemes") or {}).values()
@@ -76,6 +82,7 @@ class Bound:
             mount,
             tuple(s["name"] for s in keys if s.get("in") == "header"),
             tuple(s["name"] for s in keys if s.get("in") == "query"),
+            (Limits(spec) if limited else None) or None,
         )
 
     def credential(
@@ -101,6 +108,7 @@ class Engine:
     def __init__(self, runtime: Runtime, providers: Mapping[str, Provider]) -> None:
         self.runtime = runtime
         self.providers = providers
+        self.latency = faults.Latency(runtime.config)
 
     async def handle(self, request: Request, bound: Bound) -> Response:
         started = time.perf_counter()
@@ -116,19 +124,24 @@ class Engine:
 
     async def _handle(self, request: Request, bound: Bound, started: float) -> Response:
         provider, op, config = bound.provider, bound.op, self.runtime.config
-        headers = request.headers
-        raw, too_big = await _read(request)
+        headers = _headers(request.scope)
+        raw, too_big = await _read(request, headers)
         if too_big:
             body, findings = None, [Finding("body", "", f"is larger than {MAX_BODY} bytes", "lenient")]
         else:
             body, findings = bound.validator.parse_body(raw, headers.get("content-type", ""))
-        findings += bound.validator.check_parameters(request.path_params, request.query_params, headers)
-        credential = bound.credential(headers, body, request.query_params)
+        query = request.query_params if request.scope["query_string"] else _NO_QUERY
+        findings += bound.validator.check_parameters(request.path_params, query, headers)
+        credential = bound.credential(headers, body, query)
         level = _level(headers.get(LEVEL_HEADER), config.level)
         unusable = is_malformed(body) or too_big
         missing_key = bound.credential_required and credential is None and not unusable
         # A call refused before any scenario could answer it does not use up an admin rule.
-        selection = await self._select(request, bound, credential, rules=not (unusable or missing_key))
+        selection = await self._select(headers, bound, credential, rules=not (unusable or missing_key))
+        enforce = config.enforce_rate_limits
+        usage = await bound.limits.take(self.runtime, credential, enforce=enforce) if bound.limits else None
+        if usage is not None and usage.exceeded and enforce:
+            selection = Selection(ANSWER, "rate_limit")
         if not unusable and raw:  # a JSON null, array or scalar is checked like any body sent
             findings += bound.validator.check_body(body)
         if missing_key:
@@ -145,13 +158,13 @@ class Engine:
             method=op.method,
             body=body,
             path_params=request.path_params,
-            query=request.query_params,
+            query=query,
             headers=headers,
             credential=credential,
             scenario=scenario,
             example=book.example_for(op.operation_id, scenario),
             examples=examples,
-            base_url=config.public_url or _base_url(request),
+            base_url=config.public_url or _base_url(request, headers),
             mount=bound.mount,
         )
         rejected = [f for f in findings if f.rejected_at(level)]
@@ -169,10 +182,7 @@ class Engine:
             refused = True
             answer = provider.reject(call, rejected)
         else:
-            if scenario == "slow":
-                await asyncio.sleep(config.slow_seconds)
-            elif scenario == "timeout":
-                await asyncio.sleep(config.timeout_seconds)
+            await faults.hold(scenario, config, self.runtime.now)
             try:
                 answer = await provider.answer(call)
             except Rejected as exc:
@@ -180,21 +190,25 @@ class Engine:
                 refused = True
                 answer = provider.reject(call, exc.findings)
         answer.headers.update(await provider.headers(call, answer))
+        if usage is not None:
+            usage.apply(answer.headers, answer.status)
         answer.scenario = answer.scenario or call.scenario
-        return await self._respond(
+        await self.latency.wait(provider.id, op.operation_id)
+        response = await self._respond(
             request, bound, call, raw, selection, level, findings, answer, refused, started
         )
+        return faults.apply(selection.scenario, response, config)
 
     async def _select(
-        self, request: Request, bound: Bound, credential: str | None, *, rules: bool
+        self, headers: Mapping[str, str], bound: Bound, credential: str | None, *, rules: bool
     ) -> Selection:
         book = bound.provider.scenarios
         op_id = bound.op.operation_id
         where = f"provider {book.provider!r}"
-        named = request.headers.get(HEADER)
+        named = headers.get(HEADER)
         if named:
             return Selection(_checked(book, named.strip(), where), "header")
-        prefer = request.headers.get("prefer")
+        prefer = headers.get("prefer")
         if prefer:
             wanted = parse_prefer(prefer)
             if "example" in wanted:
@@ -246,29 +260,35 @@ class Engine:
         elif answer.body is None and answer.media_type is None:
             content = b""
         else:
-            content = json.dumps(answer.body, separators=(",", ":"), ensure_ascii=False).encode()
+            content = codec.dumps(answer.body)
         secret = (bound.provider.spec.credential.name,)
+        budget = self.runtime.config.journal_entry_bytes
         entry = {
-            "time": iso(await self.runtime.now()),
+            "time": journal.timestamp(await self.runtime.now()),
             "provider": call.provider,
             "operation": call.operation_id,
             "method": request.method,
-            "path": request.scope["path"],
-            "query": journal.redact_query(
-                request.scope["query_string"].decode("latin-1"), (*secret, *bound.secret_query)
+            "path": journal.cut_text(request.scope["path"], budget // 8),
+            "query": journal.cut_text(
+                journal.redact_query(
+                    request.scope["query_string"].decode("latin-1"), (*secret, *bound.secret_query)
+                ),
+                budget // 8,
             ),
             "scenario": answer.scenario,
             "scenario_source": selection.source,
             "requested_scenario": selection.scenario,
             "level": level,
             "status": answer.status,
-            "findings": [f.as_dict() for f in findings],
+            "findings": journal.bounded_findings([f.as_dict() for f in findings], budget),
             "rejected": refused,
             "request": {
-                "headers": journal.redact_headers(request.headers, bound.secret_headers),
-                "body": None if is_malformed(call.body) else journal.summarise_body(call.body, raw, secret),
+                "headers": journal.redact_headers(call.headers, bound.secret_headers, budget),
+                "body": None
+                if is_malformed(call.body)
+                else journal.summarise_body(call.body, raw, secret, budget),
             },
-            "response": {"body": journal.summarise_body(answer.body, content, secret)},
+            "response": {"body": journal.summarise_body(answer.body, content, secret, budget)},
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         seq = await self.runtime.store.journal_append(journal.sanitise(entry))
@@ -283,9 +303,21 @@ class Engine:
         return Response(content, status_code=answer.status, headers=headers, media_type=answer.media_type)
 
 
-async def _read(request: Request) -> tuple[bytes, bool]:
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers as a dict, decoded once (names are lower case in ASGI); a repeated
+    name keeps its first value, as Starlette's ``Headers.get`` does. Each ``Headers.get`` scans
+    and decodes the whole list: a request looks up about ten."""
+    out: dict[str, str] = {}
+    for name, value in scope["headers"]:  # in the order sent: the journal keeps it
+        key = name.decode("latin-1")
+        if key not in out:
+            out[key] = value.decode("latin-1")
+    return out
+
+
+async def _read(request: Request, headers: Mapping[str, str]) -> tuple[bytes, bool]:
     """The body, up to :data:`MAX_BODY` bytes; the flag says it was cut."""
-    declared = request.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
         return b"", True
     chunks: list[bytes] = []
@@ -298,9 +330,9 @@ async def _read(request: Request) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
-def _base_url(request: Request) -> str:
+def _base_url(request: Request, headers: Mapping[str, str]) -> str:
     """Scheme and host the client used, from the scope (cheaper than building ``request.url``)."""
-    host = request.headers.get("host")
+    host = headers.get("host")
     if host is None:
         server = request.scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"
@@ -331,5 +363,6 @@ def _header_text(text: str) -> str:
     """Header values must be printable ASCII here (h11 refuses control characters): escape the
     rest as Python would, and cut the tail."""
     text = text.encode("ascii", "backslashreplace").decode("ascii")
-    text = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in text)
+    if not text.isprintable():  # for ASCII text: a control character somewhere (rare)
+        text = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in text)
     return text if len(text) <= VIOLATIONS_HEADER_LIMIT else text[: VIOLATIONS_HEADER_LIMIT - 3] + "..."

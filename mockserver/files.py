@@ -40,7 +40,7 @@ def routes(runtime: Runtime) -> list[Route]:
             ):
                 return Response(_NOT_FOUND, 404, media_type="application/xml")
         recipe = images.Recipe(**descriptor["recipe"])
-        body = images.render(recipe)
+        body = await images.produce(recipe)
         return Response(
             body, media_type=recipe.media_type, headers={"cache-control": "private, max-age=86400"}
         )

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from headshot_mock.mockserver import journal
 from headshot_mock.mockserver.config import is_loopback
+from headshot_mock.mockserver.faults import InProcessFault
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.runtime import FILES_PATH, Runtime, iso
 from headshot_mock.mockserver.validation import cut
@@ -79,6 +80,8 @@ class Guard:
 
         try:
             await self.app(scope, receive, tracked)
+        except InProcessFault:
+            raise  # a fault scenario served without a connection: the client is meant to see it
         except _GONE as exc:
             log.info(
                 "headshot-mock: the client went away during %s %s (%s)",

@@ -3,15 +3,28 @@
 A recipe is (seed, index, width, height, format). The picture is a simple head-and-shoulders
 silhouette on a gradient whose colours, pose and framing come from the seed, so two seeds give
 visibly different images and a viewer can tell one variation from the next.
+
+Rendering a large image takes Pillow a few hundred milliseconds, so the server never does it on
+its event loop: :func:`produce` and :func:`data_uri` render in worker processes
+(:data:`WORKERS`, started in the background at server start or on first use, with a thread
+standing in until they are up) and keep the results in a cache bounded by bytes
+(:data:`CACHE_BYTES`), so an image served again costs a lookup.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import base64
-import functools
 import hashlib
 import io
+import multiprocessing
+import os
 import random
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +33,13 @@ from PIL import Image, ImageDraw
 Format = Literal["png", "jpeg"]
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg"}
 MAX_SIDE = 4096
+INLINE_PIXELS = 256 * 256
+"""Images up to this many pixels render on the caller's thread (about 1 ms)."""
+CACHE_BYTES = 128 * 1024 * 1024
+"""Encoded images kept for serving again; the least recently used go first."""
+WORKERS = max(1, min(4, (os.cpu_count() or 2) - 1))
+"""Processes rendering images: one core is left to the event loop (a thread would not do:
+Pillow holds the GIL long enough, encoding, to stall the loop for tens of milliseconds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +81,35 @@ def seed_from(*parts: object) -> int:
 
 
 def render(recipe: Recipe) -> bytes:
-    """The encoded image (cached: the last 64 recipes are kept)."""
-    return _render(recipe)
+    """The encoded image, rendered here and now unless cached (blocking: not on an event loop)."""
+    found = _CACHE.get(recipe)
+    if found is None:
+        found = _render(recipe)
+        _CACHE.put(recipe, found)
+    return found
 
 
-def data_uri(recipe: Recipe) -> str:
-    return f"data:{recipe.media_type};base64,{base64.b64encode(render(recipe)).decode()}"
+async def produce(recipe: Recipe) -> bytes:
+    """The encoded image, rendered in a worker process unless cached (or small: a thumbnail takes
+    a millisecond or two, less than the trip to another process)."""
+    found = _CACHE.get(recipe)
+    if found is None:
+        if recipe.width * recipe.height <= INLINE_PIXELS:
+            found = _render(recipe)
+        else:
+            found = await asyncio.get_running_loop().run_in_executor(_pool(), _render, recipe)
+        _CACHE.put(recipe, found)
+    return found
+
+
+def start_workers() -> None:
+    """Start the rendering processes now rather than on the first large image (server start)."""
+    _WORKERS.start()
+
+
+async def data_uri(recipe: Recipe) -> str:
+    """``data:image/...;base64,...`` of the image (rendered in a worker process unless cached)."""
+    return f"data:{recipe.media_type};base64,{base64.b64encode(await produce(recipe)).decode()}"
 
 
 def fit(long_side: int, aspect_ratio: str) -> tuple[int, int]:
@@ -77,7 +120,91 @@ def fit(long_side: int, aspect_ratio: str) -> tuple[int, int]:
     return max(1, round(long_side * w / h)), long_side
 
 
-@functools.lru_cache(maxsize=64)
+class _Cache:
+    """Encoded images by recipe, at most ``limit`` bytes in all (thread-safe: renders run in a pool)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._items: OrderedDict[Recipe, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, recipe: Recipe) -> bytes | None:
+        with self._lock:
+            found = self._items.get(recipe)
+            if found is not None:
+                self._items.move_to_end(recipe)
+            return found
+
+    def put(self, recipe: Recipe, data: bytes) -> None:
+        if len(data) > self.limit:
+            return
+        with self._lock:
+            old = self._items.pop(recipe, None)
+            self.size += len(data) - (len(old) if old is not None else 0)
+            self._items[recipe] = data
+            while self.size > self.limit:
+                _, dropped = self._items.popitem(last=False)
+                self.size -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.size = 0
+
+
+_CACHE = _Cache(CACHE_BYTES)
+
+
+class _Workers:
+    """Worker processes, started in the background on first need; until they answer, renders go
+    to a thread (a process takes about a second to start, longer than a client waits)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._processes: ProcessPoolExecutor | None = None
+        self._threads: ThreadPoolExecutor | None = None
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._processes is None:  # made on first use, so importing this module starts nothing
+                context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+                self._processes = ProcessPoolExecutor(
+                    WORKERS, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
+                )
+                self._processes.submit(int).add_done_callback(lambda _: self._ready.set())
+                atexit.register(self._processes.shutdown, wait=True, cancel_futures=True)
+
+    def executor(self) -> Executor:
+        self.start()
+        if self._ready.is_set():
+            assert self._processes is not None
+            return self._processes
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(WORKERS, thread_name_prefix="headshot-mock-images")
+            return self._threads
+
+
+_WORKERS = _Workers()
+
+
+def _watch_parent(parent: int) -> None:  # pragma: no cover - runs in the worker process
+    """A worker ends with its server, even one killed with SIGKILL (nothing else would end it)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="headshot-mock-parent-watch", daemon=True).start()
+
+
+def _pool() -> Executor:
+    return _WORKERS.executor()
+
+
 def _render(recipe: Recipe) -> bytes:
     rng = random.Random(recipe.seed * 1009 + recipe.index)
     w, h = recipe.width, recipe.height

@@ -2,16 +2,24 @@
 
 Entries are plain dicts (any store can keep them). Redaction happens when the entry is made,
 so neither memory nor a shared store ever holds a real API key or a megabyte of base64.
+
+Each entry is also bounded in bytes (``journal_entry_bytes``, default 64 KiB): its headers,
+request body and response body get a quarter of the budget each. A header value, a header
+list or a body larger than its share is cut where it is recorded, and the cut says how much is
+missing: ``{"a": [1, 2, …[cut 1.2 MB]``. The answer the client gets is never cut.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import unquote_plus
 
+from headshot_mock.mockserver import codec
 from headshot_mock.mockserver.scenarios import KEY_PREFIX
 
 Record = dict[str, Any]
@@ -19,6 +27,32 @@ REDACTED = "***"
 LONG_STRING = 256
 """Strings longer than this (base64 images, photos_json) are replaced by a note of their size."""
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "key", "cookie"})
+_LONG_RUN = re.compile(b'"[^"]{%d}' % (LONG_STRING + 1))
+"""A quote followed by more than LONG_STRING bytes without one: the encoded value may hold a
+long string (one regex search, a third of the time of splitting the bytes at every quote)."""
+ENTRY_BYTES = 64 * 1024
+"""The default per-entry budget (``MockConfig.journal_entry_bytes``)."""
+CUT_HEADERS = "…"
+"""The header name under which a cut header list says how many headers were left out."""
+
+
+def cut_marker(missing: int) -> str:
+    """``…[cut 1.2 MB]``: how much of a recorded value was left out."""
+    size: float = missing
+    for unit in ("B", "kB", "MB"):
+        if size < 1000 or unit == "MB":
+            number = f"{size:.0f}" if unit == "B" else f"{size:.1f}"
+            return f"…[cut {number} {unit}]"
+        size /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def cut_text(text: str, limit: int) -> str:
+    """``text`` itself when it is at most ``limit`` characters, else its head and a cut marker."""
+    if len(text) <= limit:
+        return text
+    head = text[: max(0, limit - 16)]
+    return head + cut_marker(len(text) - len(head))
 
 
 SECRET_QUERY = frozenset(
@@ -54,6 +88,8 @@ def sanitise(entry: Record) -> Record:
     """``entry`` as it can always be served back as JSON: what no JSON encoder takes (NaN and
     infinities, lone surrogates, integers past the digit limit, non-string keys) is replaced by
     text saying what it was. The check is one encode; only a failing entry is walked."""
+    if codec.round_trips(entry):  # the common case, in a tenth of the time of json.dumps
+        return entry
     try:
         json.dumps(entry, ensure_ascii=False, allow_nan=False).encode()
     except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
@@ -102,30 +138,83 @@ def redact(value: Any, secret_fields: Iterable[str] = ()) -> Any:
     return walk(value)
 
 
-def redact_headers(headers: Mapping[str, str], extra: Iterable[str] = ()) -> dict[str, str]:
-    """Headers with API keys masked: the usual ones, and ``extra`` (a spec's apiKey headers)."""
+def redact_headers(
+    headers: Mapping[str, str], extra: Iterable[str] = (), budget: int = ENTRY_BYTES
+) -> dict[str, str]:
+    """Headers with API keys masked (the usual ones, and ``extra``: a spec's apiKey headers),
+    within a quarter of ``budget`` bytes (cut with a marker)."""
     secret = SECRET_HEADERS | {e.lower() for e in extra}
-    out = {}
-    for name, value in headers.items():
+    share = budget // 4
+    out: dict[str, str] = {}
+    used = 0
+    items = list(headers.items())
+    for i, (name, value) in enumerate(items):
         if name.lower() in secret:
             scheme, _, token = value.partition(" ")
             value = f"{scheme} {redact_key(token)}" if token else (redact_key(value) or "")
+        size = len(name) + len(value)
+        if used + size > share:
+            room = share - used - len(name)
+            if room > 64:  # the first header that does not fit is kept in part
+                out[name.lower()] = cut_text(value, room)
+                i += 1
+            rest = items[i:]
+            if rest:
+                missing = sum(len(n) + len(v) for n, v in rest)
+                out[CUT_HEADERS] = f"{len(rest)} more headers{cut_marker(missing)}"
+            break
         out[name.lower()] = value
+        used += size
     return out
 
 
-def summarise_body(body: Any, encoded: bytes, secret_fields: Iterable[str] = ()) -> Any:
+def summarise_body(
+    body: Any, encoded: bytes, secret_fields: Iterable[str] = (), budget: int = ENTRY_BYTES
+) -> Any:
     """``body`` as the journal keeps it. ``encoded`` is its wire form: when no run between two
-    quotes is longer than a kept string (the common case), no walk over the value is needed."""
+    quotes is longer than a kept string (the common case), no walk over the value is needed.
+    A body still over a quarter of ``budget`` once redacted is kept as the head of its
+    redacted JSON text and a cut marker."""
     if isinstance(body, bytes | bytearray):
         return f"<{len(body)} bytes>"
-    if len(encoded) > LONG_STRING and max(map(len, encoded.split(b'"'))) > LONG_STRING:
-        return redact(body, secret_fields)
-    if isinstance(body, dict):
-        secrets = [k for k in secret_fields if k in body]
-        if secrets:
-            return {**body, **{k: redact_key(body[k]) for k in secrets}}
-    return body
+    if len(encoded) > LONG_STRING and _LONG_RUN.search(encoded) is not None:
+        kept = redact(body, secret_fields)
+    elif isinstance(body, dict) and any(k in body for k in secret_fields):
+        kept = {**body, **{k: redact_key(body[k]) for k in secret_fields if k in body}}
+    else:
+        kept = body
+    if len(encoded) > budget // 4:
+        try:
+            text = json.dumps(kept)  # ASCII: a cut never splits a character
+        except (ValueError, TypeError, RecursionError):  # what no JSON encoder takes: not kept
+            return f"<{len(encoded)} bytes>{cut_marker(len(encoded))}"
+        if len(text) > budget // 4:
+            return cut_text(text, budget // 4)
+    return kept
+
+
+def bounded_findings(findings: list[dict[str, Any]], budget: int = ENTRY_BYTES) -> list[dict[str, Any]]:
+    """The findings that fit in an eighth of ``budget``; a last one says how many were cut."""
+    share, used = budget // 8, 0
+    for i, finding in enumerate(findings):
+        used += sum(len(str(v)) for v in finding.values())
+        if used > share:
+            cut = {"location": "journal", "field": "", "message": f"…[cut {len(findings) - i} more findings]"}
+            return [*findings[:i], {**findings[i], **cut}]
+    return findings
+
+
+def timestamp(ts: float) -> str:
+    """RFC 3339 UTC with milliseconds (``runtime.iso``), with the date and time of day formatted
+    once a second instead of once an entry."""
+    fraction, whole = math.modf(ts)  # rounded as datetime.fromtimestamp rounds
+    second, micro = divmod(int(whole) * 1_000_000 + round(fraction * 1_000_000), 1_000_000)
+    if _second[0] != second:
+        _second[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
+    return f"{_second[1]}.{micro // 1000:03d}Z"
+
+
+_second: list[Any] = [None, ""]
 
 
 def matches(entry: Mapping[str, Any], filters: Mapping[str, str | None]) -> bool:

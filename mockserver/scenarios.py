@@ -2,11 +2,12 @@
 
 A scenario is the name of a response example in the provider's spec (``rate_limited`` names
 the 429 example of every operation that has one), a behaviour every operation shares (``slow``,
-``timeout``), or a job lifecycle a plug-in declares (``stuck``, ``canceled``). One is chosen per
-request, highest first: ``X-Mock-Scenario`` / Prism's ``Prefer`` header, the API key
-``mock-<scenario>``, a queued admin rule, the server default. A scenario that does not apply to
-an operation (``no_face`` on an upload) leaves that operation at ``success``, so an SDK sending
-the same ``mock-no_face`` key on every call still walks the whole flow.
+``timeout``, and the faults ``connection_reset``, ``dribble``, …), or a job lifecycle a plug-in
+declares (``stuck``, ``canceled``). One is chosen per request, highest first: ``X-Mock-Scenario``
+/ Prism's ``Prefer`` header, the API key ``mock-<scenario>``, a queued admin rule, the server
+default. A scenario that does not apply to an operation (``no_face`` on an upload) leaves that
+operation at ``success``, so an SDK sending the same ``mock-no_face`` key on every call still
+walks the whole flow.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headshot_mock import specs
+from headshot_mock.mockserver import codec
 from headshot_mock.mockserver.errors import UnknownScenario
 
 KEY_PREFIX = "mock-"
@@ -27,6 +29,15 @@ BEHAVIOURS: Mapping[str, str] = {
     "timeout": "holds the request past a client's timeout (--timeout-seconds), then answers success",
 }
 """Scenarios every operation has: they delay the ``success`` answer."""
+
+FAULTS: Mapping[str, str] = {
+    "connection_reset": "the connection is reset (TCP RST) instead of an answer",
+    "empty_response": "the connection is closed without an answer",
+    "truncated_body": "the success answer's headers and half its body, then the connection closes",
+    "dribble": "the success answer, its body sent slowly in pieces (--dribble-seconds in all)",
+    "malformed_json": "the success answer's status with a body that is not valid JSON",
+}
+"""Faults every operation has: the network or the provider's edge misbehaving (``faults.py``)."""
 
 VOCABULARY: Mapping[str, str] = {
     "success": "the operation succeeds, with generated ids, timestamps and real images",
@@ -59,8 +70,8 @@ class Example:
         object.__setattr__(self, "_text", json.dumps(self.value))
 
     def body(self) -> Any:
-        """A fresh copy of the example value, safe to fill in (a JSON round trip: ~10x deepcopy)."""
-        return json.loads(self._text)
+        """A fresh copy of the example value, safe to fill in (a JSON round trip: ~8x deepcopy)."""
+        return codec.loads(self._text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +96,7 @@ class ScenarioBook:
         summaries.update(lifecycles)
         summaries.update({k: v for k, v in VOCABULARY.items() if k in summaries})
         summaries.update(BEHAVIOURS)
+        summaries.update(FAULTS)
         self.summaries: Mapping[str, str] = dict(sorted(summaries.items()))
 
     @property

@@ -1,15 +1,23 @@
-"""A mock served by uvicorn on a free loopback port, in a background thread.
+"""Serving the app with uvicorn: :func:`serve` (the CLI's ``serve``) and :class:`BackgroundServer`
+(a free loopback port, in a background thread).
 
 For clients that need a real socket (``requests``, aiohttp, the Node SDK, another language):
 
     with BackgroundServer(create_app()) as server:
         requests.post(f"{server.url}/idphoto/api/generate-portrait", json=...)
+
+Both run uvicorn with the config's connection timeouts: ``header_timeout`` (a request's
+headers must arrive within it: slowloris), ``keepalive_timeout`` (an idle connection is closed)
+and ``shutdown_timeout`` (what is still running that long after shutdown began is cancelled).
+On shutdown the app's requests in flight end at once (:mod:`~headshot_mock.mockserver.deadlines`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import struct
 import threading
 import time
 from collections.abc import Coroutine
@@ -17,11 +25,122 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from headshot_mock.mockserver.config import is_loopback
+from headshot_mock.mockserver import images
+from headshot_mock.mockserver.config import MockConfig, is_loopback
+from headshot_mock.mockserver.faults import WIRE
 
 STARTUP_TIMEOUT = 10.0
 T = TypeVar("T")
+
+
+def serve(app: Any, config: MockConfig) -> None:
+    """Serve ``app`` on ``config.host:config.port`` until SIGINT/SIGTERM (blocks)."""
+    images.start_workers()
+    _server(app, config, host=config.host, port=config.port).run()
+
+
+class _Protocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol plus a header timeout and the wire-level fault hooks.
+
+    A connection must complete each request's headers within ``header_timeout`` seconds of
+    opening or of the previous answer; the keep-alive timeout alone does not end a client that
+    sends a header byte every few seconds.
+    """
+
+    header_timeout: float = 10.0
+    _header_timer: asyncio.TimerHandle | None = None
+    _lost: asyncio.Event | None = None
+    _gone = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self._gone = True
+        super().connection_lost(exc)
+        if self._lost is not None:
+            self._lost.set()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["extensions"] = {WIRE: self}  # type: ignore[dict-item]
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and not self.pipeline:
+            self._arm()
+
+    def _arm(self) -> None:
+        if self.header_timeout > 0 and self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+            self.transport.close()
+
+    # wire-level faults ------------------------------------------------------------------
+    async def reset(self) -> None:
+        """Abort the connection with a TCP RST (SO_LINGER 0), as a crashed peer does."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await self._end(self.transport.abort)
+
+    async def drop(self) -> None:
+        """Close the connection (FIN) after what was written so far."""
+        await self._end(self.transport.close)
+
+    async def _end(self, how: Any) -> None:
+        if self._gone:
+            return
+        self._lost = asyncio.Event()
+        how()
+        with contextlib.suppress(TimeoutError):  # uvicorn then knows the client is gone, logs nothing
+            await asyncio.wait_for(self._lost.wait(), 1.0)
+
+
+def _server(app: Any, config: MockConfig | None, *, host: str, port: int, lifespan: str = "auto") -> _Server:
+    config = config or _config_of(app)
+    protocol = type("Protocol", (_Protocol,), {"header_timeout": config.header_timeout})
+    settings = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol,
+        log_level="warning",
+        access_log=False,
+        lifespan=lifespan,  # type: ignore[arg-type]
+        timeout_keep_alive=config.keepalive_timeout,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=config.shutdown_timeout,  # type: ignore[arg-type]
+    )
+    return _Server(settings)
+
+
+def _config_of(app: Any) -> MockConfig:
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    return runtime.config if runtime is not None else MockConfig()
+
+
+class _Server(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        deadlines = getattr(getattr(self.config.app, "state", None), "deadlines", None)
+        if deadlines is not None:
+            deadlines.stop()  # held and half-received requests end now, not after the wait
+        await super().shutdown(sockets)
 
 
 class BackgroundServer:
@@ -35,8 +154,7 @@ class BackgroundServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
+        self._server = _server(app, None, host=host, port=self.port, lifespan="off")
         self._thread = threading.Thread(target=self._run, name=f"headshot-mock:{self.port}", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -70,6 +188,8 @@ class BackgroundServer:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout)
 
     def start(self) -> BackgroundServer:
+        if getattr(getattr(self.app, "state", None), "runtime", None) is not None:  # a mock, not any app
+            images.start_workers()
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not self._server.started:

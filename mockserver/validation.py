@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from headshot_mock import specs
-from headshot_mock.mockserver import forms
+from headshot_mock.mockserver import codec, forms
 from headshot_mock.mockserver.config import Level
 
 MAX_DEPTH = 64
@@ -256,17 +256,19 @@ def parse_json(raw: bytes | str) -> tuple[Any, Finding | None]:
     range, nesting deeper than :data:`MAX_DEPTH`, and lone UTF-16 surrogates (``"\\ud800"``),
     which are not Unicode text and cannot be stored, validated or echoed.
     """
+    data = _bytes(raw)
+    fast, value = (False, None) if _LONG_INT.search(data) else codec.try_loads(raw)
     try:
-        value = json.loads(
-            raw, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
-        )
+        if not fast:  # what msgspec refuses (NaN, 1e400, bad bytes) gets json's words, or ours
+            value = json.loads(
+                raw, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+            )
     except _Refused as exc:
         return None, Finding("body", "", f"malformed JSON: {exc}", "lenient")
     except RecursionError:
         return None, Finding("body", "", f"malformed JSON: nested deeper than {MAX_DEPTH} levels", "lenient")
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         return None, Finding("body", "", f"malformed JSON: {exc}", "lenient")
-    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     deep = data.count(b"[") + data.count(b"{") > MAX_DEPTH
     if deep or _SURROGATE_ESCAPE.search(data):
         for path, node, depth in _walk(value):
@@ -277,6 +279,14 @@ def parse_json(raw: bytes | str) -> tuple[Any, Finding | None]:
                 message = "holds a lone UTF-16 surrogate escape (\\ud800-\\udfff): not Unicode text"
                 return None, Finding("body", dotted(path), message, "lenient")
     return value, None
+
+
+_LONG_INT = re.compile(rb"\d{%d}" % (_DIGITS_EXACT + 1))
+"""A run of digits :func:`_bounded_int` must look at (msgspec takes any integer as it is)."""
+
+
+def _bytes(raw: bytes | str) -> bytes:
+    return raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
 
 
 def _is_text(value: str) -> bool:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import msgspec
 import yaml
 
 from headshot_mock.specs.errors import InvalidSpec, UnknownOperation, UnknownProvider
@@ -153,8 +157,7 @@ def _paths() -> dict[str, Path]:
 @functools.cache
 def _load(provider: str) -> ProviderSpec:
     path = _paths()[provider]
-    with path.open("rb") as fh:
-        document = yaml.load(fh, Loader=_Loader)
+    document = _parse(path)
     meta = document.get("x-provider") or {}
     if meta.get("id") != provider:
         raise InvalidSpec(f"{path.name}: x-provider.id must be {provider!r}, got {meta.get('id')!r}")
@@ -169,6 +172,28 @@ def _load(provider: str) -> ProviderSpec:
         credential=Credential(location=cred["in"], name=cred["name"]),
         operations=tuple(_operations(provider, document)),
     )
+
+
+def _parse(path: Path) -> Any:
+    """The YAML document at ``path``, from a JSON copy in ``__pycache__`` beside it when one was
+    made from the same bytes (msgspec reads it in a few milliseconds; PyYAML's constructor takes
+    15-60 ms a spec, most of a server's start). Like a ``.pyc``, the copy is written where the
+    folder is writable and skipped where not, and made only when JSON holds the same value."""
+    data = path.read_bytes()
+    cached = path.parent / "__pycache__" / f"{path.stem}.{hashlib.sha256(data).hexdigest()[:20]}.json"
+    with contextlib.suppress(OSError, msgspec.DecodeError):
+        return msgspec.json.decode(cached.read_bytes())
+    document = yaml.load(data, Loader=_Loader)
+    with contextlib.suppress(OSError, TypeError, ValueError):
+        encoded = msgspec.json.encode(document)
+        if msgspec.json.decode(encoded) == document:
+            cached.parent.mkdir(exist_ok=True)
+            for stale in cached.parent.glob(f"{path.stem}.*.json"):  # copies of earlier versions
+                stale.unlink(missing_ok=True)
+            partial = cached.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_bytes(encoded)
+            partial.replace(cached)  # atomic: a concurrent start reads a whole copy or none
+    return document
 
 
 def _operations(provider: str, document: Mapping[str, Any]) -> list[Operation]:

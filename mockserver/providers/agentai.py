@@ -1,5 +1,5 @@
-"""agent.ai HS1: synchronous generation, images served from URLs on the mock, rate-limit
-headers on every answer."""
+"""agent.ai HS1: synchronous generation, images served from URLs on the mock. Its rate limits
+(20 a minute with ``ratelimit-*`` headers on every answer, 1000 a day) are data in its spec."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from typing import Any, ClassVar
 
 from headshot_mock.mockserver import images
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
-from headshot_mock.mockserver.runtime import iso
 from headshot_mock.mockserver.validation import Finding
 
 LONG_SIDE = {"standard": 1024, "high": 2048}
 SECONDS_PER_IMAGE = {"standard": 15.0, "high": 30.0}
-PER_MINUTE = 20
 MAX_PHOTOS = 3
 
 
@@ -45,25 +43,6 @@ class Plugin(Provider):
         answer = self.example_answer(call)
         answer.body["response"] = {"images": found, "run_id": run_id}
         return answer
-
-    async def headers(self, call: Call, answer: Answer) -> dict[str, str]:
-        """``ratelimit-*`` on every answer (A2): a 20-a-minute window on the mock clock."""
-        now = await self.runtime.now()
-        window = int(now // 60) * 60
-        used = await self.runtime.number(self.id, f"minute-{window}", ttl=120)
-        reset = window + 60
-        limited = answer.status == 429
-        out = {
-            "ratelimit-limit": str(PER_MINUTE),
-            "ratelimit-remaining": "0" if limited else str(max(0, PER_MINUTE - used)),
-            "ratelimit-reset": str(reset),
-            "ratelimit-reset-date": iso(reset),
-        }
-        if limited:
-            out["retry-after"] = str(max(1, reset - int(now)))
-        else:
-            answer.headers.pop("retry-after", None)  # the spec's example value; only a 429 says when
-        return out
 
 
 def _photos(raw: Any) -> list[dict[str, Any]]:

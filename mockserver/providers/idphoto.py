@@ -3,6 +3,7 @@ a style repeatable: the same prompt and seed give the same bytes, whoever is in 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -39,9 +40,11 @@ class Plugin(Provider):
         prompt = str(body.get("prompt", ""))
         style = images.seed_from("idphoto", prompt, seed)
         answer = self.example_answer(call)
-        answer.body["outputImages"] = [
-            images.data_uri(images.Recipe(style, i, width, height, "jpeg")) for i in range(samples)
-        ]
+        answer.body["outputImages"] = list(
+            await asyncio.gather(
+                *(images.data_uri(images.Recipe(style, i, width, height, "jpeg")) for i in range(samples))
+            )
+        )
         return answer
 
 

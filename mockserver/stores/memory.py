@@ -7,7 +7,6 @@ record: what works here works against a store that serialises (see ``Serialising
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import heapq
 import itertools
@@ -18,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from headshot_mock.mockserver.codec import copy as _copy
 from headshot_mock.mockserver.errors import StateFull
 from headshot_mock.mockserver.stores.base import Due, Limits, Opening, Record
 
@@ -82,7 +82,7 @@ class MemoryStore:
     # journal ------------------------------------------------------------------------------
     async def journal_append(self, entry: Record) -> int:
         seq = next(self._seq)
-        entry = {**copy.deepcopy(entry), "seq": seq}
+        entry = {**_copy(entry), "seq": seq}
         ring = "webhook" if entry.get("kind") == "webhook" else "request"
         size = size_of(entry)
         items = self._journal[ring]
@@ -98,7 +98,7 @@ class MemoryStore:
 
     async def journal_entries(self) -> list[Record]:
         merged = sorted((*self._journal["request"], *self._journal["webhook"]), key=lambda item: item[0])
-        return [copy.deepcopy(entry) for _, _, entry in merged]
+        return [_copy(entry) for _, _, entry in merged]
 
     async def journal_clear(self) -> None:
         for ring in self._journal.values():
@@ -109,9 +109,9 @@ class MemoryStore:
     async def rule_add(self, rule: Record) -> Record:
         if len(self._rules) >= self.limits.rules:
             raise StateFull("rules", self.limits.rules, "rules_limit")
-        rule = {**copy.deepcopy(rule), "id": next(self._rule_ids)}
+        rule = {**_copy(rule), "id": next(self._rule_ids)}
         self._rules.append(rule)
-        return copy.deepcopy(rule)
+        return _copy(rule)
 
     async def rule_take(self, provider: str, operation: str) -> Record | None:
         for rule in self._rules:
@@ -122,11 +122,11 @@ class MemoryStore:
                 rule["remaining"] = remaining - 1
                 if rule["remaining"] <= 0:
                     self._rules.remove(rule)
-            return copy.deepcopy(rule)
+            return _copy(rule)
         return None
 
     async def rules(self) -> list[Record]:
-        return copy.deepcopy(self._rules)
+        return _copy(self._rules)
 
     async def opening(self, provider: str, operation: str, *, take_rule: bool = True) -> Opening:
         rule = await self.rule_take(provider, operation) if take_rule else None
@@ -150,20 +150,20 @@ class MemoryStore:
 
     # jobs -----------------------------------------------------------------------------------
     async def job_create(self, job: Record, due: Sequence[Due] = ()) -> None:
-        self._jobs[(job["provider"], job["id"])] = copy.deepcopy(job)
+        self._jobs[(job["provider"], job["id"])] = _copy(job)
         while len(self._jobs) > self.limits.jobs:
             self._jobs.popitem(last=False)
         await self.due_add(due)
 
     async def job_get(self, provider: str, job_id: str) -> Record | None:
-        return copy.deepcopy(self._jobs.get((provider, job_id)))
+        return _copy(self._jobs.get((provider, job_id)))
 
     async def job_poll(self, provider: str, job_id: str) -> Record | None:
         job = self._jobs.get((provider, job_id))
         if job is None:
             return None
         job["polls"] += 1
-        return copy.deepcopy(job)
+        return _copy(job)
 
     async def job_update(
         self,
@@ -176,7 +176,7 @@ class MemoryStore:
         return _cas(self._jobs.get((provider, job_id)), changes, expect)
 
     async def jobs(self, provider: str | None = None) -> list[Record]:
-        return [copy.deepcopy(job) for (p, _), job in self._jobs.items() if provider in (None, p)]
+        return [_copy(job) for (p, _), job in self._jobs.items() if provider in (None, p)]
 
     # the due index ------------------------------------------------------------------------------
     async def due_add(self, items: Sequence[Due]) -> None:
@@ -242,18 +242,18 @@ class MemoryStore:
 
     # files and uploads ----------------------------------------------------------------------------
     async def file_put(self, token: str, descriptor: Record) -> None:
-        self._files[token] = copy.deepcopy(descriptor)
+        self._files[token] = _copy(descriptor)
         while len(self._files) > self.limits.files:
             self._files.popitem(last=False)
 
     async def file_get(self, token: str) -> Record | None:
-        return copy.deepcopy(self._files.get(token))
+        return _copy(self._files.get(token))
 
     async def upload_put(self, key: str, data: bytes, meta: Record, *, ttl: float | None = None) -> None:
         old = self._uploads.pop(key, None)
         if old is not None:
             self._upload_bytes -= len(old[0])
-        self._uploads[key] = (bytes(data), copy.deepcopy(meta), None if ttl is None else time.time() + ttl)
+        self._uploads[key] = (bytes(data), _copy(meta), None if ttl is None else time.time() + ttl)
         self._upload_bytes += len(data)
         self._evicted.pop(key, None)
         while len(self._uploads) > 1 and (
@@ -274,7 +274,7 @@ class MemoryStore:
             del self._uploads[key]
             self._upload_bytes -= len(data)
             return None
-        return data, copy.deepcopy(meta)
+        return data, _copy(meta)
 
     async def upload_evicted(self, key: str) -> bool:
         return key in self._evicted
@@ -283,12 +283,12 @@ class MemoryStore:
     async def endpoint_add(self, endpoint: Record) -> Record:
         if len(self._endpoints) >= self.limits.endpoints:
             raise StateFull("webhook endpoints", self.limits.endpoints, "endpoints_limit")
-        endpoint = {**copy.deepcopy(endpoint), "id": next(self._endpoint_ids)}
+        endpoint = {**_copy(endpoint), "id": next(self._endpoint_ids)}
         self._endpoints.append(endpoint)
-        return copy.deepcopy(endpoint)
+        return _copy(endpoint)
 
     async def endpoints(self, provider: str | None = None) -> list[Record]:
-        return [copy.deepcopy(e) for e in self._endpoints if provider in (None, e["provider"])]
+        return [_copy(e) for e in self._endpoints if provider in (None, e["provider"])]
 
     async def endpoints_clear(self) -> None:
         self._endpoints.clear()
@@ -296,18 +296,18 @@ class MemoryStore:
     async def delivery_create(self, key: str, delivery: Record) -> tuple[Record, bool]:
         known = self._delivery_keys.get(key)
         if known is not None and known in self._deliveries:
-            return copy.deepcopy(self._deliveries[known]), False
-        record = {**copy.deepcopy(delivery), "id": next(self._delivery_ids)}
+            return _copy(self._deliveries[known]), False
+        record = {**_copy(delivery), "id": next(self._delivery_ids)}
         self._deliveries[record["id"]] = record
         self._delivery_keys[key] = record["id"]
         self._key_of[record["id"]] = key
         while len(self._deliveries) > self.limits.deliveries:
             gone, _ = self._deliveries.popitem(last=False)
             self._delivery_keys.pop(self._key_of.pop(gone, ""), None)
-        return copy.deepcopy(record), True
+        return _copy(record), True
 
     async def delivery_get(self, delivery_id: int) -> Record | None:
-        return copy.deepcopy(self._deliveries.get(delivery_id))
+        return _copy(self._deliveries.get(delivery_id))
 
     async def delivery_update(
         self, delivery_id: int, changes: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None
@@ -315,7 +315,7 @@ class MemoryStore:
         return _cas(self._deliveries.get(delivery_id), changes, expect)
 
     async def deliveries(self, provider: str | None = None) -> list[Record]:
-        return [copy.deepcopy(d) for d in self._deliveries.values() if provider in (None, d["provider"])]
+        return [_copy(d) for d in self._deliveries.values() if provider in (None, d["provider"])]
 
     # counters and the clock -------------------------------------------------------------------------
     async def next_number(self, name: str, *, ttl: float | None = None) -> int:
@@ -354,6 +354,6 @@ def _cas(
     if record is None:
         return None, False
     if expect and any(record.get(k, None) != v for k, v in expect.items()):
-        return copy.deepcopy(record), False
-    record.update(copy.deepcopy(dict(changes)))
-    return copy.deepcopy(record), True
+        return _copy(record), False
+    record.update(_copy(dict(changes)))
+    return _copy(record), True

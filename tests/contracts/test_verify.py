@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -367,3 +368,17 @@ def test_an_unreachable_server_is_a_failure_not_a_crash() -> None:
     assert report.requests_sent == 1
     assert report.aborted is not None
     assert report.failures[0][1].check == "transport"
+
+
+@pytest.mark.parametrize("missing", ["schemathesis", "requests"])
+def test_without_the_verify_extra_verify_says_how_to_install_it(
+    missing: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # what an install without the extra looks like
+    url = "http://127.0.0.1:9/modelslab/api"
+    with pytest.raises(VerifyError, match=r"pip install 'headshot-mock\[verify\]'") as caught:
+        verify("modelslab", url, dry_run=True)
+    assert missing in str(caught.value)
+    argv = ["verify", "--provider", "modelslab", "--base-url", url, "--dry-run"]
+    assert main(argv) == 2
+    assert "pip install 'headshot-mock[verify]'" in capsys.readouterr().err

@@ -330,7 +330,7 @@ async def test_planted_secrets_and_a_face_image_appear_nowhere(
         ):
             record(await client.get(path, headers=admin))
     # What `serve` prints at start (the server itself is not started here).
-    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: None)
+    monkeypatch.setattr("headshot_mock.mockserver.server.serve", lambda *args, **kwargs: None)  # no socket
     hook_flag = f"http://127.0.0.1:9/cli#{PLANTED['config_secret']}"
     assert (
         main(["serve", "--admin-token", PLANTED["admin_token"], "--webhook", hook_flag, "--port", "4998"])
@@ -349,7 +349,7 @@ async def test_planted_secrets_and_a_face_image_appear_nowhere(
 def test_show_secrets_prints_them_when_asked(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: None)
+    monkeypatch.setattr("headshot_mock.mockserver.server.serve", lambda *args, **kwargs: None)  # no socket
     hook = "http://127.0.0.1:9/cli#whsec_shown"
     assert main(["serve", "--webhook", hook, "--show-secrets", "--port", "4998"]) == 0
     assert "signed with whsec_shown" in capsys.readouterr().out

@@ -137,6 +137,34 @@ async def test_timeout_holds_the_request_past_the_clients_timeout() -> None:
             await asyncio.wait_for(held, timeout=0.3)
 
 
+async def test_a_held_request_follows_the_mock_clock() -> None:
+    """Real time moves the mock clock, so a held request waits the full hold for real; moving
+    the clock past the hold (what ``ClientSuite`` does once the client gave up) ends it at once."""
+    import time
+
+    app = create_app(config=MockConfig(timeout_seconds=60))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock") as c:
+        started = time.perf_counter()
+        held = asyncio.ensure_future(c.post(HEAD_SHOT, json={**BODY, "key": "mock-timeout"}))
+        await asyncio.sleep(0.2)
+        assert not held.done()
+        await c.post("/__mock/clock", json={"advance": 60})
+        response = await asyncio.wait_for(held, timeout=5)
+        assert response.json()["status"] == "success"
+        assert time.perf_counter() - started < 5
+
+
+async def test_a_hold_left_alone_lasts_its_real_seconds() -> None:
+    import time
+
+    app = create_app(config=MockConfig(timeout_seconds=0.3))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock") as c:
+        started = time.perf_counter()
+        response = await c.post(HEAD_SHOT, json={**BODY, "key": "mock-timeout"})
+        assert time.perf_counter() - started >= 0.3
+        assert response.json()["status"] == "success"
+
+
 async def test_journal_records_the_scenario_and_its_source(client: httpx.AsyncClient) -> None:
     await client.post(HEAD_SHOT, json={**BODY, "key": "mock-error"})
     entry = (await client.get("/__mock/journal")).json()["entries"][-1]

@@ -1,0 +1,118 @@
+"""Deadlines: how long a request body may take to arrive, and the end of every request at shutdown.
+
+:class:`DeadlinesMiddleware` wraps the whole app; :class:`Deadlines` keeps the requests in
+flight, so that a server shutting down ends them at once (a ``timeout`` hold, a ``slow``
+latency, a half-sent body, a plug-in waiting on the scaled clock) instead of waiting for them:
+each gets ``503`` with ``connection: close`` if it has not started answering. A client that
+stops sending its body for ``body_timeout`` seconds gets ``408``. Header and keep-alive
+timeouts happen before any ASGI app runs; :mod:`~headshot_mock.mockserver.server` sets them
+on uvicorn.
+
+The server calls :meth:`Deadlines.stop` when it begins to shut down (uvicorn tells the app
+only after every connection has closed, which is what must not be waited for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from headshot_mock.mockserver.faults import WIRE
+from headshot_mock.mockserver.problems import problem
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+_STOPPING = "headshot-mock is shutting down"
+
+
+class Deadlines:
+    """The requests in flight of one app, and the body timeout (shared by the app and its server)."""
+
+    def __init__(self, *, body_timeout: float) -> None:
+        self.body_timeout = body_timeout
+        self.stopping = False
+        self.requests: set[asyncio.Task[Any]] = set()
+
+    def stop(self) -> int:
+        """End every request in flight (server shutdown); returns how many there were."""
+        self.stopping = True
+        for task in self.requests:
+            task.cancel(_STOPPING)
+        return len(self.requests)
+
+
+class DeadlinesMiddleware:
+    """The ASGI middleware enforcing :class:`Deadlines`."""
+
+    def __init__(self, app: Any, *, deadlines: Deadlines) -> None:
+        self.app = app
+        self.deadlines = deadlines
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limits = self.deadlines
+        if limits.stopping:
+            await _answer(
+                scope, send, 503, "Shutting down", "The mock is shutting down; it answers nothing new."
+            )
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        why: list[str] = []
+        started = False
+        body_done = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done or limits.body_timeout <= 0:
+                return await receive()  # type: ignore[no-any-return]
+            try:
+                async with asyncio.timeout(limits.body_timeout):
+                    message: Message = await receive()
+            except TimeoutError:
+                why.append("body")
+                task.cancel("request body timed out")
+                await asyncio.sleep(0)  # the cancellation lands here
+                raise  # pragma: no cover - not reached
+            body_done = message.get("type") != "http.request" or not message.get("more_body", False)
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        limits.requests.add(task)
+        try:
+            await self.app(scope, timed_receive, tracked_send)
+        except asyncio.CancelledError:
+            if not (why or limits.stopping):
+                raise  # cancelled by someone else (the server's own graceful-shutdown timeout)
+            task.uncancel()
+            wire = (scope.get("extensions") or {}).get(WIRE)
+            if started and wire is not None:
+                await wire.drop()  # mid-answer (a dribble): end the connection, not the process
+            elif not started:
+                if why:
+                    detail = (
+                        f"No body bytes arrived for {limits.body_timeout:g} s (body_timeout); "
+                        "send the whole body promptly, or raise body_timeout."
+                    )
+                    await _answer(scope, send, 408, "Request body timed out", detail)
+                else:
+                    await _answer(
+                        scope, send, 503, "Shutting down", "The mock shut down while this was held."
+                    )
+        finally:
+            limits.requests.discard(task)
+
+
+async def _answer(scope: Scope, send: Any, status: int, title: str, detail: str) -> None:
+    await problem(status, title, detail, headers={"connection": "close"})(scope, _nothing, send)
+
+
+async def _nothing() -> Message:  # pragma: no cover - a Response never reads the request
+    return {"type": "http.disconnect"}

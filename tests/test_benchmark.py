@@ -1,0 +1,44 @@
+"""The benchmark runs from the repository (``scripts/bench --quick``): here with a tiny load, to
+prove that it starts every server, measures and stops them. Its figures are not asserted: the
+machine's noise must never fail CI."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (shutil.which("wrk") and shutil.which("taskset")),
+    reason="needs wrk and taskset (.ci/run installs wrk)",
+)
+def test_quick_benchmark_measures_every_server_and_prints_one_table() -> None:
+    done = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--quick", "--duration", "1", "--no-prism", "--no-suite"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    row = r"^\| (headshot-mock|starlette-raw) \| (\d+) \| ([\d,]+) \|"
+    rows = {m[0]: m for m in re.findall(row, out, re.M)}
+    assert set(rows) == {"headshot-mock", "starlette-raw"}, out
+    assert rows["headshot-mock"][1] == "400"  # the invalid body is refused in ModelsLab's envelope
+    assert rows["starlette-raw"][1] == "200"  # the ceiling does not validate
+    assert all(int(r[2].replace(",", "")) > 0 for r in rows.values())
+    for target in ("valid rps vs starlette-raw", "cold start", "RSS after load", "ModelsLab processing"):
+        assert target in out, out
+    assert re.search(r"^date: \d{4}-\d\d-\d\d", out, re.M)
+    assert "python: 3." in out
+    assert "Prism left out" not in out  # --no-prism is not a failure to install it
