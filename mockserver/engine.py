@@ -113,7 +113,8 @@ class Engine:
     async def handle(self, request: Request, bound: Bound) -> Response:
         started = time.perf_counter()
         try:
-            return await self._handle(request, bound, started)
+            async with self.runtime.store.deferring():  # the request's writes go with its journal entry
+                return await self._handle(request, bound, started)
         except AdminError as exc:
             return problem(exc.status, exc.title, exc.detail)
         except StoreUnavailable as exc:
@@ -229,10 +230,10 @@ class Engine:
             name = credential[len(KEY_PREFIX) :]
             if name in book.summaries:
                 return Selection(name, "key")
-        rule = await self.runtime.store.rule_take(book.provider, op_id) if rules else None
-        if rule is not None:
-            return Selection(rule["scenario"], "rule")
-        chosen = await self.runtime.store.default_get(book.provider)
+        opening = await self.runtime.opening(book.provider, op_id, take_rule=rules)
+        if opening.rule is not None:
+            return Selection(opening.rule["scenario"], "rule")
+        chosen = opening.default
         if chosen is None or chosen not in book.summaries:
             chosen = (
                 self.runtime.config.scenario if self.runtime.config.scenario in book.summaries else "success"

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from headshot_mock.mockserver.config import MockConfig
 from headshot_mock.mockserver.errors import StoreUnavailable
 from headshot_mock.mockserver.images import Recipe
-from headshot_mock.mockserver.stores import Due, Store
+from headshot_mock.mockserver.stores import Due, Opening, Store
 
 FILES_PATH = "/__mock/files"
 log = logging.getLogger("headshot_mock")
@@ -252,6 +252,15 @@ class Runtime:
         if task is not None and task is not self._ticker:
             self._clock[task] = (real, offset)
         return real + offset
+
+    async def opening(self, provider: str, operation: str, *, take_rule: bool) -> Opening:
+        """What a provider call starts from (its rule, its provider's default scenario) in one
+        store step; the clock offset read with them is this request's read of the shared clock."""
+        opening = await self.store.opening(provider, operation, take_rule=take_rule)
+        task = asyncio.current_task()
+        if self.store.shared and task is not None and task is not self._ticker:
+            self._clock[task] = (time.time(), opening.clock_offset)
+        return opening
 
     async def advance(self, seconds: float) -> float:
         """Move the shared mock clock forward (jobs and retries due earlier run now)."""

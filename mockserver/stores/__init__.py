@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from headshot_mock.mockserver.config import MockConfig
-from headshot_mock.mockserver.stores.base import Due, Limits, Record, Store
+from headshot_mock.mockserver.stores.base import Due, Limits, Opening, Record, Store
 from headshot_mock.mockserver.stores.memory import MemoryStore
 from headshot_mock.mockserver.stores.serialising import SerialisingStore
 
@@ -23,6 +23,7 @@ __all__ = [
     "Due",
     "Limits",
     "MemoryStore",
+    "Opening",
     "Record",
     "RedisStore",
     "SerialisingStore",

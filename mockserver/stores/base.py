@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,6 +61,18 @@ class Due:
         return cls(str(kind), str(provider), str(ref), int(step), float(at))
 
 
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What a provider call starts from, read in one step (:meth:`Store.opening`)."""
+
+    rule: Record | None
+    """The first live rule matching the call, one use consumed (None: none, or none was asked for)."""
+    default: str | None
+    """The provider's default scenario (None: the server's default applies)."""
+    clock_offset: float
+    """As :meth:`Store.clock_offset`."""
+
+
 class Store(Protocol):
     """The state of one mock: every method is atomic with respect to the others."""
 
@@ -90,6 +103,11 @@ class Store(Protocol):
         ...
 
     async def rules(self) -> list[Record]: ...
+
+    async def opening(self, provider: str, operation: str, *, take_rule: bool = True) -> Opening:
+        """:meth:`rule_take` (when ``take_rule``), :meth:`default_get` and :meth:`clock_offset`
+        for one call, in one atomic step (one round trip to a shared store)."""
+        ...
 
     async def rules_clear(self) -> None: ...
 
@@ -214,6 +232,14 @@ class Store(Protocol):
 
     async def clock_advance(self, seconds: float) -> float:
         """Move the mock clock forward; returns the new offset."""
+        ...
+
+    def deferring(self) -> AbstractAsyncContextManager[None]:
+        """Within it, the current task's :meth:`file_put` and :meth:`job_create` without due
+        items may be held back and sent with that task's next store call (or at the exit, at
+        the latest), so a request's writes and its journal entry share one round trip. Every
+        other call of the task sees them (they go out first); other tasks see them once the
+        next call or the exit has sent them."""
         ...
 
     async def reset(self) -> None:

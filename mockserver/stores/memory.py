@@ -6,6 +6,7 @@ record: what works here works against a store that serialises (see ``Serialising
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import heapq
 import itertools
@@ -13,11 +14,12 @@ import json
 import time
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from headshot_mock.mockserver.codec import copy as _copy
 from headshot_mock.mockserver.errors import StateFull
-from headshot_mock.mockserver.stores.base import Due, Limits, Record
+from headshot_mock.mockserver.stores.base import Due, Limits, Opening, Record
 
 
 def size_of(value: Any) -> int:
@@ -125,6 +127,10 @@ class MemoryStore:
 
     async def rules(self) -> list[Record]:
         return _copy(self._rules)
+
+    async def opening(self, provider: str, operation: str, *, take_rule: bool = True) -> Opening:
+        rule = await self.rule_take(provider, operation) if take_rule else None
+        return Opening(rule, await self.default_get(provider), await self.clock_offset())
 
     async def rules_clear(self) -> None:
         self._rules.clear()
@@ -331,6 +337,9 @@ class MemoryStore:
     async def clock_advance(self, seconds: float) -> float:
         self._offset += seconds
         return self._offset
+
+    def deferring(self) -> AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()  # every write is already done when its call returns
 
     async def reset(self) -> None:
         self.reset_sync()

@@ -4,7 +4,10 @@ Every key is ``<prefix>:<name>`` (``--state-prefix``), so several mocks can shar
 :meth:`RedisStore.reset` clears only its own. Each operation is one round trip: a single command,
 a pipeline, or a Lua script where it reads and writes (rules consumed, jobs and deliveries
 compared-and-set, due items claimed, capped collections trimmed), so it is atomic with respect to
-every other worker. Records are hashes of JSON-encoded top-level fields (a compare-and-set
+every other worker. On a request's hot path (see :meth:`RedisStore.deferring`) the writes that answer
+nothing wait for the request's next call and go out with it as one script, so a generation costs
+three round trips: the opening, the id counter, and the file, the job and the journal entry.
+Records are hashes of JSON-encoded top-level fields (a compare-and-set
 compares fields); the journal is two capped streams (requests, webhook attempts), trimmed by
 count and bytes; counters expire; uploads carry a TTL and a total-bytes cap.
 
@@ -14,19 +17,25 @@ the pool reconnects by itself once Redis is back.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from headshot_mock.mockserver.errors import StateFull, StoreUnavailable
-from headshot_mock.mockserver.stores.base import Due, Limits, Record
+from headshot_mock.mockserver.stores.base import Due, Limits, Opening, Record
 from headshot_mock.mockserver.stores.memory import size_of
 
 if TYPE_CHECKING:
     import redis.asyncio
+    from redis.commands.core import AsyncScript
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -61,24 +70,39 @@ redis.call('RPUSH', KEYS[1], text)
 return text
 """
 
-_RULE_TAKE = """
-local rules = redis.call('LRANGE', KEYS[1], 0, -1)
-for i, text in ipairs(rules) do
-  local rule = cjson.decode(text)
-  if rule['provider'] == ARGV[1] and (rule['operation'] == cjson.null or rule['operation'] == ARGV[2]) then
-    if rule['remaining'] ~= cjson.null then
-      rule['remaining'] = rule['remaining'] - 1
-      if rule['remaining'] <= 0 then
-        redis.call('LREM', KEYS[1], 1, text)
-      else
-        redis.call('LSET', KEYS[1], i - 1, cjson.encode(rule))
+_TAKE = """
+local function take(key, provider, operation)
+  local rules = redis.call('LRANGE', key, 0, -1)
+  for i, text in ipairs(rules) do
+    local rule = cjson.decode(text)
+    local op = rule['operation']
+    if rule['provider'] == provider and (op == cjson.null or op == operation) then
+      if rule['remaining'] ~= cjson.null then
+        rule['remaining'] = rule['remaining'] - 1
+        if rule['remaining'] <= 0 then
+          redis.call('LREM', key, 1, text)
+        else
+          redis.call('LSET', key, i - 1, cjson.encode(rule))
+        end
       end
+      return cjson.encode(rule)
     end
-    return cjson.encode(rule)
   end
+  return false
 end
-return false
 """
+
+_RULE_TAKE = _TAKE + "return take(KEYS[1], ARGV[1], ARGV[2])"
+
+# KEYS: rules, defaults hash, clock; ARGV: provider, operation, take a rule (1/0)
+_OPENING = (
+    _TAKE
+    + """
+local rule = false
+if ARGV[3] == '1' then rule = take(KEYS[1], ARGV[1], ARGV[2]) end
+return {rule, redis.call('HGET', KEYS[2], ARGV[1]), redis.call('GET', KEYS[3])}
+"""
+)
 
 _CAS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
@@ -110,18 +134,18 @@ end
 return 1
 """
 
-# KEYS: job hash, index zset, counter, due prefix; ARGV: limit, job prefix, member, field count,
-# fields..., then provider, member, score triples
+# KEYS: job hash, index zset, counter, due prefix; ARGV: limit, job prefix, member, the fields (a
+# JSON array of names and JSON texts: one argument packs faster than many), then provider, member,
+# score triples
 _JOB_CREATE = """
-local n = tonumber(ARGV[4])
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + n))
+redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[4])))
 redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[3])
 while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[1]) do
   local gone = cjson.decode(redis.call('ZPOPMIN', KEYS[2])[1])
   redis.call('DEL', ARGV[2] .. gone[1] .. ':' .. gone[2])
 end
-for i = 5 + n, #ARGV, 3 do redis.call('ZADD', KEYS[4] .. ARGV[i], ARGV[i + 2], ARGV[i + 1]) end
+for i = 5, #ARGV, 3 do redis.call('ZADD', KEYS[4] .. ARGV[i], ARGV[i + 2], ARGV[i + 1]) end
 return 1
 """
 
@@ -237,14 +261,61 @@ return 1
 """
 
 
+_CARRIERS = frozenset({"file_put", "job_create", "journal_append", "_flush", "_send"})
+"""Methods that send the writes :meth:`RedisStore.deferring` held back themselves (in their own
+round trip); every other call sends them first."""
+
+_Write = tuple[str, list[str], list[Any]]
+"""A held-back write: a Lua script, its keys, its arguments."""
+
+
+@dataclass(slots=True)
+class _Held:
+    store: RedisStore
+    task: asyncio.Task[Any] | None
+    writes: list[_Write] = field(default_factory=list)
+
+
+_BATCH_RUN = """
+local function slice(t, from, n)
+  local out = {}
+  for i = 1, n do out[i] = t[from + i - 1] end
+  return out
+end
+local out, k, a = {}, 1, 2 * #f + 1
+for j = 1, #f do
+  local nk, na = tonumber(ARGV[2 * j - 1]), tonumber(ARGV[2 * j])
+  out[j] = f[j](slice(KEYS, k, nk), slice(ARGV, a, na))
+  k, a = k + nk, a + na
+end
+return out
+"""
+
+
+def _batch(scripts: Sequence[str]) -> str:
+    """One script running ``scripts`` in order, each on its own KEYS and ARGV (ARGV starts with
+    each one's key and argument counts); it returns their results."""
+    parts = [f"f[{j}] = function(KEYS, ARGV)\n{script}\nend" for j, script in enumerate(scripts, 1)]
+    return "\n".join(["local f = {}", *parts, _BATCH_RUN])
+
+
+_HELD: ContextVar[_Held | None] = ContextVar("headshot_mock_redis_held", default=None)
+
+
 def _guarded(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Connection trouble becomes :class:`StoreUnavailable` (answered 503), never a hang or a 500."""
+
+    carries = method.__name__ in _CARRIERS
 
     @functools.wraps(method)
     async def call(*args: P.args, **kwargs: P.kwargs) -> T:
         import redis.exceptions
 
         try:
+            if not carries:
+                store = args[0]
+                assert isinstance(store, RedisStore)
+                await store._flush()
             return await method(*args, **kwargs)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
             store = args[0]
@@ -309,10 +380,15 @@ class RedisStore:
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
             max_connections=max_connections,
         )
+        pool = self._redis.connection_pool
+        if pool.connection_class is redis.asyncio.Connection:  # plain TCP (not TLS, not a socket file)
+            pool.connection_class = _packing_connection()
         r = self._redis
         self._journal_append = r.register_script(_JOURNAL_APPEND)
         self._rule_add = r.register_script(_RULE_ADD)
         self._rule_take = r.register_script(_RULE_TAKE)
+        self._opening = r.register_script(_OPENING)
+        self._batches: dict[tuple[str, ...], AsyncScript] = {}
         self._cas = r.register_script(_CAS)
         self._poll = r.register_script(_POLL)
         self._capped_hset = r.register_script(_CAPPED_HSET)
@@ -328,6 +404,66 @@ class RedisStore:
     def _k(self, *parts: str) -> str:
         return self._p + ":".join(parts)
 
+    # held-back writes ---------------------------------------------------------------------
+    def deferring(self) -> AbstractAsyncContextManager[None]:
+        return self._deferring()
+
+    @contextlib.asynccontextmanager
+    async def _deferring(self) -> AsyncIterator[None]:
+        if self._held() is not None:  # already deferring: the outer one sends them
+            yield
+            return
+        held = _Held(self, asyncio.current_task())
+        token = _HELD.set(held)
+        try:
+            yield
+        except BaseException:
+            _HELD.reset(token)
+            with contextlib.suppress(StoreUnavailable):  # the first failure is the one to tell
+                await self._send_held(held)
+            raise
+        _HELD.reset(token)
+        await self._send_held(held)
+
+    def _held(self) -> _Held | None:
+        """This task's held-back writes to this store (None: this task is not deferring)."""
+        held = _HELD.get()
+        if held is None or held.store is not self or held.task is not asyncio.current_task():
+            return None  # a task started inside a deferring one sees its context, not its writes
+        return held
+
+    def _hold(self, script: str, keys: list[str], args: list[Any]) -> bool:
+        held = self._held()
+        if held is None:
+            return False
+        held.writes.append((script, keys, args))
+        return True
+
+    @_guarded
+    async def _flush(self) -> None:
+        """Send this task's held-back writes now (nothing to send: no round trip)."""
+        held = self._held()
+        if held is not None and held.writes:
+            await self._send_held(held)
+
+    async def _send_held(self, held: _Held, *also: _Write) -> list[Any]:
+        writes, held.writes = [*held.writes, *also], []
+        return await self._send(writes) if writes else []
+
+    @_guarded
+    async def _send(self, writes: Sequence[_Write]) -> list[Any]:
+        """Run ``writes`` in order as one script: one round trip, one command, atomic."""
+        scripts = tuple(script for script, _, _ in writes)
+        batch = self._batches.get(scripts)
+        if batch is None:
+            batch = self._redis.register_script(_batch(scripts))
+            if len(self._batches) < 64:  # a few shapes recur (files per answer, a job, an entry)
+                self._batches[scripts] = batch
+        sizes: list[Any] = [n for _, keys, args in writes for n in (len(keys), len(args))]
+        keys = [key for _, ks, _ in writes for key in ks]
+        args: list[Any] = [arg for _, _, ags in writes for arg in ags]
+        return list(await batch(keys=keys, args=[*sizes, *args]))
+
     @_guarded
     async def ping(self) -> None:
         """Raise :class:`StoreUnavailable` unless Redis answers (a wrong URL at start-up)."""
@@ -337,12 +473,15 @@ class RedisStore:
     @_guarded
     async def journal_append(self, entry: Record) -> int:
         ring = "webhook" if entry.get("kind") == "webhook" else "request"
-        data = _enc({k: v for k, v in entry.items() if k != "seq"})
+        data = _enc({k: v for k, v in entry.items() if k != "seq"}).encode("utf-8", "replace")
         limit = self.limits.deliveries if ring == "webhook" else self.limits.journal_entries
         keys = [self._k("journal", ring), self._k("journal", ring, "bytes"), self._k("seq")]
-        size = size_of(entry)
-        seq = await self._journal_append(keys=keys, args=[data, size, limit, self.limits.journal_bytes])
-        return int(seq)
+        size = len(data) if "seq" not in entry else size_of(entry)  # as MemoryStore counts it
+        args: list[Any] = [data, size, limit, self.limits.journal_bytes]
+        held = self._held()
+        if held is not None and held.writes:  # the request's writes and its entry: one round trip
+            return int((await self._send_held(held, (_JOURNAL_APPEND, keys, args)))[-1])
+        return int(await self._journal_append(keys=keys, args=args))
 
     @_guarded
     async def journal_entries(self) -> list[Record]:
@@ -381,6 +520,18 @@ class RedisStore:
         return None if text is None else _rule(json.loads(text))
 
     @_guarded
+    async def opening(self, provider: str, operation: str, *, take_rule: bool = True) -> Opening:
+        rule, default, clock = await self._opening(
+            keys=[self._k("rules"), self._k("defaults"), self._k("clock")],
+            args=[provider, operation, "1" if take_rule else "0"],
+        )
+        return Opening(
+            None if rule is None else _rule(json.loads(rule)),
+            None if default is None else bytes(default).decode(),
+            0.0 if clock is None else float(clock),
+        )
+
+    @_guarded
     async def rules(self) -> list[Record]:
         return [_rule(json.loads(t)) for t in await _ready(self._redis.lrange(self._k("rules"), 0, -1))]
 
@@ -414,15 +565,17 @@ class RedisStore:
     async def job_create(self, job: Record, due: Sequence[Due] = ()) -> None:
         member = _enc([job["provider"], job["id"]])
         schedule = [part for d in due for part in (d.provider, d.member, repr(d.at))]
-        await self._job_create(
-            keys=[
-                self._job(job["provider"], job["id"]),
-                self._k("jobs"),
-                self._k("jobs", "n"),
-                self._k("due", ""),
-            ],
-            args=[self.limits.jobs, self._k("job", ""), member, 2 * len(job), *_fields(job), *schedule],
-        )
+        keys = [self._job(job["provider"], job["id"]), self._k("jobs"), self._k("jobs", "n")]
+        keys.append(self._k("due", ""))
+        args: list[Any] = [self.limits.jobs, self._k("job", ""), member, _enc(_fields(job)), *schedule]
+        # A job with due work is sent at once: the worker's ticker, woken next, must find it.
+        if not due and self._hold(_JOB_CREATE, keys, args):
+            return
+        held = self._held()
+        if held is not None and held.writes:
+            await self._send_held(held, (_JOB_CREATE, keys, args))
+        else:
+            await self._job_create(keys=keys, args=args)
 
     @_guarded
     async def job_get(self, provider: str, job_id: str) -> Record | None:
@@ -522,10 +675,10 @@ class RedisStore:
     # files and uploads ----------------------------------------------------------------------------
     @_guarded
     async def file_put(self, token: str, descriptor: Record) -> None:
-        await self._capped_hset(
-            keys=[self._k("file", token), self._k("files"), self._k("files", "n")],
-            args=[self.limits.files, self._k("file", ""), token, "d", _enc(descriptor)],
-        )
+        keys = [self._k("file", token), self._k("files"), self._k("files", "n")]
+        args: list[Any] = [self.limits.files, self._k("file", ""), token, "d", _enc(descriptor)]
+        if not self._hold(_CAPPED_HSET, keys, args):
+            await self._capped_hset(keys=keys, args=args)
 
     @_guarded
     async def file_get(self, token: str) -> Record | None:
@@ -651,6 +804,30 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+_PLAIN = frozenset({str, bytes, int})
+
+
+def _packing_connection() -> type[Any]:
+    """redis-py's asyncio connection, packing commands with hiredis's C packer (installed with
+    this package; redis-py's own packer costs ~30 µs a command, a tenth of a request) when every
+    argument is a plain string, bytes or int. Anything else goes the way redis-py packs it."""
+    from redis.asyncio.connection import Connection
+
+    try:
+        import hiredis
+    except ImportError:  # pragma: no cover - hiredis is a dependency; redis-py works without it
+        return Connection
+
+    class PackingConnection(Connection):
+        def pack_command(self, *args: Any) -> list[bytes]:
+            head = args[0]
+            if isinstance(head, str) and " " not in head and all(type(a) in _PLAIN for a in args):
+                return [hiredis.pack_command(args)]
+            return super().pack_command(*args)
+
+    return PackingConnection
 
 
 def _glob(text: str) -> str:

@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 from headshot_mock.mockserver.errors import StateFull, StoreUnavailable
-from headshot_mock.mockserver.stores import Due, Limits, MemoryStore, RedisStore, SerialisingStore, Store
+from headshot_mock.mockserver.stores import (
+    Due,
+    Limits,
+    MemoryStore,
+    Opening,
+    RedisStore,
+    SerialisingStore,
+    Store,
+)
 
 SMALL = Limits(
     journal_entries=5,
@@ -378,3 +386,113 @@ async def test_a_claim_renewed_while_its_worker_works_is_not_taken_over(store: S
     await store.due_done(held)
     await store.due_extend([held], 0.3)  # a claim no longer held is not brought back
     assert await store.due_pending(["p"]) == 0
+
+
+# -- what a call starts from, and held-back writes -------------------------------------------------
+async def test_opening_reads_a_rule_the_default_and_the_clock_in_one_step(store: Store) -> None:
+    assert await store.opening("p", "op") == Opening(None, None, 0.0)
+    await store.rule_add({"provider": "p", "operation": "op", "scenario": "a", "remaining": 2})
+    await store.default_set("p", "rate_limited")
+    await store.clock_advance(2.5)
+    unused = await store.opening("p", "op", take_rule=False)
+    assert unused == Opening(None, "rate_limited", 2.5), "take_rule=False leaves the rule alone"
+    first = await store.opening("p", "op")
+    assert (first.rule, first.default, first.clock_offset) == (
+        {"provider": "p", "operation": "op", "scenario": "a", "remaining": 1, "id": first.rule["id"]}  # type: ignore[index]
+        if first.rule
+        else None,
+        "rate_limited",
+        2.5,
+    )
+    assert (await store.opening("p", "other")).rule is None, "the rule is for op only"
+    assert (await store.opening("q", "op")) == Opening(None, None, 2.5)
+    assert (await store.opening("p", "op")).rule is not None
+    assert await store.rules() == [], "both uses consumed"
+
+
+async def test_a_rule_with_times_5_opens_exactly_5_of_many_concurrent_calls(store: Store) -> None:
+    await store.rule_add({"provider": "p", "operation": None, "scenario": "a", "remaining": 5})
+    opened = await asyncio.gather(*(store.opening("p", "op") for _ in range(40)))
+    assert sum(1 for o in opened if o.rule is not None) == 5
+
+
+async def test_writes_held_back_are_seen_by_their_task_and_sent_by_the_exit(store: Store) -> None:
+    async with store.deferring():
+        await store.file_put("t1", {"name": "a.png"})
+        await store.job_create(job("1"))
+        assert await store.file_get("t1") == {"name": "a.png"}, "the task's next call sends them first"
+        await store.file_put("t2", {"name": "b.png"})
+        await store.job_create(job("2", title='Portr\u00e4t \U0001f600 \\ "q"'))
+        first = await store.journal_append({"n": 1})
+        await store.file_put("t3", {"name": "c.png"})
+    second = await store.journal_append({"n": 2})
+    assert second == first + 1
+    assert [e["n"] for e in await store.journal_entries()] == [1, 2]
+    assert await store.file_get("t2") == {"name": "b.png"}
+    assert await store.file_get("t3") == {"name": "c.png"}, "the exit sent what was left"
+    assert await store.jobs() == [job("1"), job("2", title='Portr\u00e4t \U0001f600 \\ "q"')]
+
+
+async def test_held_back_writes_land_when_the_request_fails_and_due_work_is_never_held(store: Store) -> None:
+    seen: list[int] = []
+
+    async def look() -> None:  # another task, while the first one is still deferring
+        seen.append(await store.due_pending(["modelslab"]))
+
+    async def fail() -> None:
+        async with store.deferring():
+            await store.job_create(job("1"), [Due("job", "modelslab", "1", 0, 1.0)])
+            await asyncio.create_task(look())
+            await store.file_put("t1", {"name": "a.png"})
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await fail()
+    assert seen == [1], "a job with due work is stored at once: a ticker woken next finds it"
+    assert await store.file_get("t1") == {"name": "a.png"}
+    async with store.deferring(), store.deferring():  # nested: the outer one sends
+        await store.file_put("t2", {"name": "b.png"})
+    assert await store.file_get("t2") == {"name": "b.png"}
+
+
+@pytest.mark.redis
+async def test_a_generation_costs_three_round_trips_on_redis(redis_session: Any) -> None:
+    """The hot path: the opening (rule, default, clock), the id counter, then the file, the job
+    and the journal entry in one pipeline. A new round trip here shows in the benchmark."""
+    import httpx
+    from redis.asyncio.connection import Connection
+
+    from headshot_mock.mockserver import MockConfig, create_app
+
+    store = RedisStore(redis_session.url, prefix=f"trips-{uuid.uuid4().hex[:8]}")
+    app = create_app(config=MockConfig(time_scale=0), store=store)
+    sent, ours = 0, asyncio.current_task()
+    original = Connection.send_packed_command
+
+    async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
+        nonlocal sent
+        sent += asyncio.current_task() is ours  # the request runs in this task (not the ticker)
+        await original(self, command, check_health)
+
+    body = {"key": "k", "prompt": "a headshot", "face_image": "https://example.com/f.jpg"}
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as c,
+        ):
+            path = "/modelslab/api/v6/image_editing/flux_headshot"
+            assert (await c.post(path, json=body)).status_code == 200  # scripts loaded, pool warm
+            Connection.send_packed_command = counting  # type: ignore[method-assign]
+            try:
+                answer = await c.post(path, json=body)
+            finally:
+                Connection.send_packed_command = original  # type: ignore[method-assign]
+            assert answer.status_code == 200, answer.text
+            assert sent <= 3, f"{sent} round trips"
+            [entry] = [e for e in (await c.get("/__mock/journal")).json()["entries"] if e["seq"] == 2]
+            assert entry["scenario"] == "success"
+            image = await c.get(answer.json()["output"][0].removeprefix("http://m"))
+            assert image.status_code == 200, "the file went out with the journal entry"
+    finally:
+        await store.reset()
+        await store.close()
