@@ -398,7 +398,7 @@ async def test_opening_reads_a_rule_the_default_and_the_clock_in_one_step(store:
     assert unused == Opening(None, "rate_limited", 2.5), "take_rule=False leaves the rule alone"
     first = await store.opening("p", "op")
     assert (first.rule, first.default, first.clock_offset) == (
-        {"provider": "p", "operation": "op", "scenario": "a", "remaining": 1, "id": first.rule["id"]}  # type: ignore[index]
+        {"provider": "p", "operation": "op", "scenario": "a", "remaining": 1, "id": first.rule["id"]}  # type: ignore[index,unused-ignore]
         if first.rule
         else None,
         "rate_limited",
@@ -482,7 +482,7 @@ async def test_a_generation_costs_three_round_trips_on_redis(redis_session: Any)
         ):
             path = "/modelslab/api/v6/image_editing/flux_headshot"
             assert (await c.post(path, json=body)).status_code == 200  # scripts loaded, pool warm
-            Connection.send_packed_command = counting  # type: ignore[method-assign]
+            Connection.send_packed_command = counting  # type: ignore[method-assign,assignment,unused-ignore]
             try:
                 answer = await c.post(path, json=body)
             finally:
