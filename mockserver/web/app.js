@@ -81,10 +81,13 @@ function say(text, { error = false } = {}) {
   box.classList.toggle("error", error);
 }
 
-async function act(work) {
+// A user's action clears the last message before it runs; a background refresh (`quiet`) leaves a
+// confirmation standing and clears only an error it has recovered from.
+async function act(work, { quiet = false } = {}) {
   try {
-    say("");
+    if (!quiet) say("");
     await work();
+    if (quiet && $("#message").classList.contains("error")) say("");
   } catch (error) {
     say(error.message, { error: true });
   }
@@ -618,7 +621,7 @@ function refresh() {
       if (state.tab === "jobs") await renderJobs();
       if (state.tab === "webhooks") await renderWebhooks();
       if (state.tab === "scenarios") await renderScenarios();
-    }),
+    }, { quiet: true }),
   );
   return refreshing;
 }
