@@ -18,15 +18,20 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from headshot_mock.mockserver.codec import copy as _copy
+from headshot_mock.mockserver.codec import dumps as _dumps
 from headshot_mock.mockserver.errors import StateFull
 from headshot_mock.mockserver.stores.base import Due, Limits, Opening, Record
 
 
 def size_of(value: Any) -> int:
-    """Bytes a record takes, as JSON (what a byte limit counts)."""
-    return len(
-        json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False).encode("utf-8", "replace")
-    )
+    """Bytes a record takes, as compact JSON (what a byte limit counts): msgspec's encoder on the
+    hot path (~1 µs a journal entry against ~13 for ``json.dumps``), the standard library for the
+    rest."""
+    try:
+        return len(_dumps(value))
+    except (TypeError, ValueError):
+        text = json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
+        return len(text.encode("utf-8", "replace"))
 
 
 class MemoryStore:
