@@ -362,7 +362,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = config_from(args)
     _check_state(config)
     app = create_app(config=config)
-    _listening_socket(config.host, config.port).close()  # a port in use: one line, before the banner
+    sock = _listening_socket(config.host, config.port)  # a port in use: one line, before the banner
     print(
         f"{PROG} serving on http://{config.host}:{config.port} "
         f"(level {config.level}, scenario {config.scenario}, seed {config.seed}, "
@@ -395,21 +395,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"  (web page: journal, jobs, webhooks, rules; admin API){token}"
         )
     print(f"  {'admin':<10} {admin}", flush=True)
-    if config.workers > 1:  # uvicorn's own supervisor: its timeouts, not serve()'s (see server.py)
-        import uvicorn
-
-        config.export_for_workers()
-        uvicorn.run(
-            "headshot_mock.mockserver.app:worker_app",
-            factory=True,
-            workers=config.workers,
-            host=config.host,
-            port=config.port,
-            log_level="warning",
-            access_log=False,
-        )
-        return 0
-    serve(app, config)
+    serve(app, config, sock=sock)  # --workers N: N processes on this socket, each its own app
     return 0
 
 
@@ -479,10 +465,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _proxy(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from headshot_mock.contracts.proxy import create_proxy
     from headshot_mock.contracts.verify import VerifyError
+    from headshot_mock.mockserver import serve
 
     if bool(args.provider) == bool(args.spec):
         print(f"{PROG} proxy: error: give --provider ID (a bundled spec) or --spec FILE", file=sys.stderr)
@@ -508,6 +493,7 @@ def _proxy(args: argparse.Namespace) -> int:
         print(f"{PROG} proxy: error: {exc}", file=sys.stderr)
         return 2
     base = specs.load(provider).base_path
+    sock = _listening_socket(args.host, args.port)
     print(
         f"{PROG} proxy on http://{args.host}:{args.port}{base} -> {app.state.stats.upstream} "
         f"(level {args.level}, budget {args.max_requests} requests"
@@ -516,7 +502,7 @@ def _proxy(args: argparse.Namespace) -> int:
         + ")",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    serve(app, config, sock=sock, images_too=False)  # the timeouts and shutdown of `serve`
     print(app.state.stats.summary(), flush=True)
     return 0
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -35,6 +36,7 @@ from headshot_mock.contracts.verify import check_target
 from headshot_mock.mockserver import admin, journal
 from headshot_mock.mockserver.config import LEVELS, Level, MockConfig
 from headshot_mock.mockserver.control import Control
+from headshot_mock.mockserver.deadlines import Deadlines, DeadlinesMiddleware
 from headshot_mock.mockserver.engine import MAX_BODY, Bound, Engine
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers import plugin_for
@@ -128,7 +130,9 @@ def create_proxy(
         routes.append(Route(f"{op.base_path}{op.path}", forward.endpoint(bound), methods=[op.method]))
     routes += admin.routes(engine, Control(engine), {spec.id: ""})
 
-    app = Starlette(routes=routes)
+    deadlines = Deadlines(body_timeout=config.body_timeout)  # served as `serve` is: SIGTERM ends all
+    app = Starlette(routes=routes, middleware=[Middleware(DeadlinesMiddleware, deadlines=deadlines)])
+    app.state.deadlines = deadlines
     app.state.stats = stats
     app.state.engine = engine
     app.state.runtime = runtime

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
 from headshot_mock import specs
-from headshot_mock.mockserver import admin, files, jobs
+from headshot_mock.mockserver import admin, files, images, jobs
 from headshot_mock.mockserver.config import MockConfig
 from headshot_mock.mockserver.control import Control
 from headshot_mock.mockserver.deadlines import Deadlines, DeadlinesMiddleware
@@ -145,7 +145,17 @@ def create_app(*, config: MockConfig | None = None, store: Store | None = None, 
 
 def worker_app() -> Starlette:
     """The app of one ``serve --workers N`` worker process (its config comes from the parent)."""
-    return create_app(config=MockConfig.for_worker())
+    app = create_app(config=MockConfig.for_worker())
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with inner(app):
+            yield
+        images.stop_workers()  # no semaphores left to the resource tracker (its warnings on stderr)
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def base_urls(config: MockConfig) -> dict[str, str]:

@@ -34,7 +34,10 @@ class Deadlines:
         self.requests: set[asyncio.Task[Any]] = set()
 
     def stop(self) -> int:
-        """End every request in flight (server shutdown); returns how many there were."""
+        """End every request in flight (server shutdown); returns how many there were. Each
+        connection's shutdown calls it: only the first call cancels."""
+        if self.stopping:
+            return 0
         self.stopping = True
         for task in self.requests:
             task.cancel(_STOPPING)

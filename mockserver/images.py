@@ -107,6 +107,12 @@ def start_workers() -> None:
     _WORKERS.start()
 
 
+def stop_workers() -> None:
+    """End the rendering processes now (a ``serve --workers`` process at its end: it dies by the
+    SIGTERM uvicorn re-raises, before ``atexit`` would; the next render starts them again)."""
+    _WORKERS.stop()
+
+
 async def data_uri(recipe: Recipe) -> str:
     """``data:image/...;base64,...`` of the image (rendered in a worker process unless cached)."""
     return f"data:{recipe.media_type};base64,{base64.b64encode(await produce(recipe)).decode()}"
@@ -175,6 +181,14 @@ class _Workers:
                 )
                 self._processes.submit(int).add_done_callback(lambda _: self._ready.set())
                 atexit.register(self._processes.shutdown, wait=True, cancel_futures=True)
+
+    def stop(self) -> None:
+        with self._lock:
+            processes, self._processes = self._processes, None
+            self._ready.clear()
+        if processes is not None:
+            atexit.unregister(processes.shutdown)
+            processes.shutdown(wait=True, cancel_futures=True)
 
     def executor(self) -> Executor:
         self.start()

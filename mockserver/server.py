@@ -1,12 +1,13 @@
-"""Serving the app with uvicorn: :func:`serve` (the CLI's ``serve``) and :class:`BackgroundServer`
-(a free loopback port, in a background thread).
+"""Serving the app with uvicorn: :func:`serve` (the CLI's ``serve``, one process or
+``--workers N``, and ``proxy``) and :class:`BackgroundServer` (a free loopback port, in a
+background thread).
 
 For clients that need a real socket (``requests``, aiohttp, the Node SDK, another language):
 
     with BackgroundServer(create_app()) as server:
         requests.post(f"{server.url}/idphoto/api/generate-portrait", json=...)
 
-Both run uvicorn with the config's connection timeouts: ``header_timeout`` (a request's
+All run uvicorn with the config's connection timeouts: ``header_timeout`` (a request's
 headers must arrive within it: slowloris), ``keepalive_timeout`` (an idle connection is closed)
 and ``shutdown_timeout`` (what is still running that long after shutdown began is cancelled).
 On shutdown the app's requests in flight end at once (:mod:`~headshot_mock.mockserver.deadlines`).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import socket
 import struct
 import threading
@@ -35,24 +37,84 @@ STARTUP_TIMEOUT = 10.0
 T = TypeVar("T")
 
 
-def serve(app: Any, config: MockConfig) -> None:
-    """Serve ``app`` on ``config.host:config.port`` until SIGINT/SIGTERM (blocks)."""
-    images.start_workers()
-    _server(app, config, host=config.host, port=config.port).run()
+def serve(
+    app: Any, config: MockConfig, *, sock: socket.socket | None = None, images_too: bool = True
+) -> None:
+    """Serve ``app`` on ``config.host:config.port`` (or on ``sock``, bound already) until
+    SIGINT/SIGTERM (blocks). ``images_too``: start the image rendering processes (a mock's).
+
+    With ``config.workers > 1`` uvicorn's supervisor runs that many processes on one socket, each
+    building its own app from ``config`` (:meth:`MockConfig.for_worker`; ``app`` is not served),
+    with the same protocol, timeouts and end of requests at shutdown as one process has."""
+    if config.workers > 1:
+        _serve_workers(config, sock if sock is not None else _bound(config.host, config.port))
+        return
+    if images_too:
+        images.start_workers()
+    with contextlib.suppress(KeyboardInterrupt):  # SIGINT, re-raised by uvicorn once it has shut down
+        _server(app, config, host=config.host, port=config.port).run(sockets=None if sock is None else [sock])
+
+
+def _serve_workers(config: MockConfig, sock: socket.socket) -> None:
+    from uvicorn.supervisors import Multiprocess
+
+    config.export_for_workers()
+    settings = _settings(
+        "headshot_mock.mockserver.app:worker_app",
+        config,
+        host=config.host,
+        port=config.port,
+        lifespan="auto",
+        factory=True,
+        workers=config.workers,
+    )
+    if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.36 # pragma: no cover
+        Multiprocess(settings, target=uvicorn.Server(settings).run, sockets=[sock]).run()  # type: ignore[call-arg]
+    else:
+        with contextlib.suppress(KeyboardInterrupt):
+            Multiprocess(settings, sockets=[sock]).run()
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
 
 
 class _Protocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol plus a header timeout and the wire-level fault hooks.
+    """uvicorn's httptools protocol plus a header timeout, the end of the app's requests at
+    shutdown and the wire-level fault hooks.
 
     A connection must complete each request's headers within ``header_timeout`` seconds of
     opening or of the previous answer; the keep-alive timeout alone does not end a client that
-    sends a header byte every few seconds.
+    sends a header byte every few seconds. Both come from the served app (its config and its
+    :class:`~headshot_mock.mockserver.deadlines.Deadlines`), found through uvicorn's wrappers: one
+    module-level class serves :func:`serve`, :class:`BackgroundServer` and each worker process of
+    :func:`serve_workers` (which must import it by name).
     """
 
     header_timeout: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
     _lost: asyncio.Event | None = None
     _gone = False
+
+    def __init__(
+        self, config: uvicorn.Config, server_state: Any, app_state: dict[str, Any], _loop: Any = None
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        state = _state_of(self.app)
+        self._deadlines = getattr(state, "deadlines", None)
+        runtime = getattr(state, "runtime", None)
+        if runtime is not None:
+            self.header_timeout = runtime.config.header_timeout
+
+    def shutdown(self) -> None:
+        """The server begins to shut down: held and half-received requests end now (503), not
+        after uvicorn's graceful wait (:meth:`Deadlines.stop`, once for all connections)."""
+        if self._deadlines is not None:
+            self._deadlines.stop()
+        super().shutdown()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -114,33 +176,43 @@ class _Protocol(HttpToolsProtocol):
 
 
 def _server(app: Any, config: MockConfig | None, *, host: str, port: int, lifespan: str = "auto") -> _Server:
-    config = config or _config_of(app)
-    protocol = type("Protocol", (_Protocol,), {"header_timeout": config.header_timeout})
-    settings = uvicorn.Config(
+    return _Server(_settings(app, config or _config_of(app), host=host, port=port, lifespan=lifespan))
+
+
+def _settings(
+    app: Any, config: MockConfig, *, host: str, port: int, lifespan: str, **more: Any
+) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=protocol,
+        http=_Protocol,
         log_level="warning",
         access_log=False,
         lifespan=lifespan,  # type: ignore[arg-type]
         timeout_keep_alive=config.keepalive_timeout,  # type: ignore[arg-type]
         timeout_graceful_shutdown=config.shutdown_timeout,  # type: ignore[arg-type]
+        **more,
     )
-    return _Server(settings)
 
 
 def _config_of(app: Any) -> MockConfig:
-    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    runtime = getattr(_state_of(app), "runtime", None)
     return runtime.config if runtime is not None else MockConfig()
 
 
+def _state_of(app: Any) -> Any:
+    """The ``state`` of the Starlette app inside uvicorn's wrappers (proxy headers, ASGI 2), if any."""
+    for _ in range(8):
+        state = getattr(app, "state", None)
+        if state is not None:
+            return state
+        app = getattr(app, "app", None)
+    return None
+
+
 class _Server(uvicorn.Server):
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        deadlines = getattr(getattr(self.config.app, "state", None), "deadlines", None)
-        if deadlines is not None:
-            deadlines.stop()  # held and half-received requests end now, not after the wait
-        await super().shutdown(sockets)
+    """uvicorn's server (its ``started`` flag is what :class:`BackgroundServer` waits on)."""
 
 
 class BackgroundServer:
