@@ -26,7 +26,14 @@ from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
 from headshot_mock.mockserver.ratelimits import ANSWER, Limits
 from headshot_mock.mockserver.runtime import Runtime
-from headshot_mock.mockserver.scenarios import BEFORE_VALIDATION, HEADER, KEY_PREFIX, Selection, parse_prefer
+from headshot_mock.mockserver.scenarios import (
+    BEFORE_VALIDATION,
+    FAULTS,
+    HEADER,
+    KEY_PREFIX,
+    Selection,
+    parse_prefer,
+)
 from headshot_mock.mockserver.validation import Finding, RequestValidator, cut, is_malformed
 
 MAX_BODY = 32 * 1024 * 1024
@@ -136,14 +143,24 @@ class Engine:
         level = _level(headers.get(LEVEL_HEADER), config.level)
         unusable = is_malformed(body) or too_big
         missing_key = bound.credential_required and credential is None and not unusable
-        # A call refused before any scenario could answer it does not use up an admin rule.
-        selection = await self._select(headers, bound, credential, rules=not (unusable or missing_key))
+        if not unusable and raw:  # a JSON null, array or scalar is checked like any body sent
+            findings += bound.validator.check_body(body)
+        named = self._named(headers, bound, credential)  # a bad name: 400 before anything is counted
         enforce = config.enforce_rate_limits
         usage = await bound.limits.take(self.runtime, credential, enforce=enforce) if bound.limits else None
         if usage is not None and usage.exceeded and enforce:
             selection = Selection(ANSWER, "rate_limit")
-        if not unusable and raw:  # a JSON null, array or scalar is checked like any body sent
-            findings += bound.validator.check_body(body)
+        elif named is not None:
+            selection = named
+        else:  # an admin rule is spent only by a call whose answer it decides (docs/scenarios.md)
+            if unusable or missing_key:
+                rules: bool | frozenset[str] = False  # refused whatever the scenario
+            elif any(f.rejected_at(level) for f in findings):
+                answered = BEFORE_VALIDATION & provider.scenarios.examples(op.operation_id).keys()
+                rules = frozenset(answered | FAULTS.keys())  # what still answers, and every fault
+            else:
+                rules = True
+            selection = await self._stored(bound, rules=rules)
         if missing_key:
             findings.append(
                 Finding("security", provider.spec.credential.name, "no API key was sent", "lenient")
@@ -199,9 +216,8 @@ class Engine:
         )
         return faults.apply(selection.scenario, response, config)
 
-    async def _select(
-        self, headers: Mapping[str, str], bound: Bound, credential: str | None, *, rules: bool
-    ) -> Selection:
+    def _named(self, headers: Mapping[str, str], bound: Bound, credential: str | None) -> Selection | None:
+        """The scenario the request names (header, ``Prefer``, a ``mock-`` key), if it names one."""
         book = bound.provider.scenarios
         op_id = bound.op.operation_id
         where = f"provider {book.provider!r}"
@@ -230,9 +246,19 @@ class Engine:
             name = credential[len(KEY_PREFIX) :]
             if name in book.summaries:
                 return Selection(name, "key")
-        opening = await self.runtime.opening(book.provider, op_id, take_rule=rules)
-        if opening.rule is not None:
-            return Selection(opening.rule["scenario"], "rule")
+        return None
+
+    async def _stored(self, bound: Bound, *, rules: bool | frozenset[str]) -> Selection:
+        """The first queued rule's scenario (used up when ``rules`` is True, or names it), else the
+        provider's default: one store step (two when only some rules may be used: a refused call)."""
+        book = bound.provider.scenarios
+        op_id = bound.op.operation_id
+        opening = await self.runtime.opening(book.provider, op_id, take_rule=rules is True)
+        rule = opening.rule
+        if isinstance(rules, frozenset):
+            rule = await self.runtime.store.rule_take(book.provider, op_id, scenarios=rules)
+        if rule is not None:
+            return Selection(rule["scenario"], "rule")
         chosen = opening.default
         if chosen is None or chosen not in book.summaries:
             chosen = (

@@ -14,7 +14,7 @@ whichever worker is alive (a claim is a lease: a worker that dies holding one lo
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -98,8 +98,12 @@ class Store(Protocol):
         Raises :class:`~mockserver.errors.StateFull` past the rules limit."""
         ...
 
-    async def rule_take(self, provider: str, operation: str) -> Record | None:
-        """The first live rule matching the call, with one use consumed (atomic)."""
+    async def rule_take(
+        self, provider: str, operation: str, *, scenarios: Collection[str] | None = None
+    ) -> Record | None:
+        """The first live rule matching the call, with one use consumed (atomic). With
+        ``scenarios``, only if that first rule's scenario is one of them (else None, nothing used):
+        a call the mock refuses spends only a rule whose scenario still decides its answer."""
         ...
 
     async def rules(self) -> list[Record]: ...

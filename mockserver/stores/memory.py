@@ -13,7 +13,7 @@ import itertools
 import json
 import time
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -118,10 +118,14 @@ class MemoryStore:
         self._rules.append(rule)
         return _copy(rule)
 
-    async def rule_take(self, provider: str, operation: str) -> Record | None:
+    async def rule_take(
+        self, provider: str, operation: str, *, scenarios: Collection[str] | None = None
+    ) -> Record | None:
         for rule in self._rules:
             if rule["provider"] != provider or rule.get("operation") not in (None, operation):
                 continue
+            if scenarios is not None and rule.get("scenario") not in scenarios:
+                return None  # the first rule applies or none does: a later one is not taken instead
             remaining = rule.get("remaining")
             if remaining is not None:
                 rule["remaining"] = remaining - 1

@@ -22,7 +22,7 @@ import contextlib
 import functools
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -93,6 +93,23 @@ end
 """
 
 _RULE_TAKE = _TAKE + "return take(KEYS[1], ARGV[1], ARGV[2])"
+
+# ARGV: provider, operation, JSON object of the scenarios that may be taken (name: true)
+_RULE_TAKE_IF = (
+    _TAKE
+    + """
+local allowed = cjson.decode(ARGV[3])
+for _, text in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local rule = cjson.decode(text)
+  local op = rule['operation']
+  if rule['provider'] == ARGV[1] and (op == cjson.null or op == ARGV[2]) then
+    if allowed[rule['scenario']] then return take(KEYS[1], ARGV[1], ARGV[2]) end
+    return false
+  end
+end
+return false
+"""
+)
 
 # KEYS: rules, defaults hash, clock; ARGV: provider, operation, take a rule (1/0)
 _OPENING = (
@@ -387,6 +404,7 @@ class RedisStore:
         self._journal_append = r.register_script(_JOURNAL_APPEND)
         self._rule_add = r.register_script(_RULE_ADD)
         self._rule_take = r.register_script(_RULE_TAKE)
+        self._rule_take_if = r.register_script(_RULE_TAKE_IF)
         self._opening = r.register_script(_OPENING)
         self._batches: dict[tuple[str, ...], AsyncScript] = {}
         self._cas = r.register_script(_CAS)
@@ -515,8 +533,14 @@ class RedisStore:
         return _rule(json.loads(text))
 
     @_guarded
-    async def rule_take(self, provider: str, operation: str) -> Record | None:
-        text = await self._rule_take(keys=[self._k("rules")], args=[provider, operation])
+    async def rule_take(
+        self, provider: str, operation: str, *, scenarios: Collection[str] | None = None
+    ) -> Record | None:
+        if scenarios is None:
+            text = await self._rule_take(keys=[self._k("rules")], args=[provider, operation])
+        else:
+            allowed = json.dumps(dict.fromkeys(scenarios, True))
+            text = await self._rule_take_if(keys=[self._k("rules")], args=[provider, operation, allowed])
         return None if text is None else _rule(json.loads(text))
 
     @_guarded

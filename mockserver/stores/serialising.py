@@ -5,7 +5,7 @@ handed over changing, or on mutating one it got back) surface here, not in produ
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from headshot_mock.mockserver.stores.base import Due, Record
@@ -29,8 +29,10 @@ class SerialisingStore(MemoryStore):
     async def rule_add(self, rule: Record) -> Record:
         return _trip(await super().rule_add(_trip(rule)))
 
-    async def rule_take(self, provider: str, operation: str) -> Record | None:
-        return _trip(await super().rule_take(provider, operation))
+    async def rule_take(
+        self, provider: str, operation: str, *, scenarios: Collection[str] | None = None
+    ) -> Record | None:
+        return _trip(await super().rule_take(provider, operation, scenarios=scenarios))
 
     async def rules(self) -> list[Record]:
         return _trip(await super().rules())

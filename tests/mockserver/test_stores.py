@@ -121,6 +121,18 @@ async def test_rules_are_consumed_in_order_and_counted(store: Store) -> None:
     assert await store.rules() == []
 
 
+async def test_a_rule_is_taken_only_when_the_first_match_has_one_of_the_scenarios(store: Store) -> None:
+    await store.rule_add({"provider": "p", "operation": None, "scenario": "a", "remaining": 1})
+    await store.rule_add({"provider": "p", "operation": None, "scenario": "b", "remaining": 1})
+    assert await store.rule_take("p", "op", scenarios={"b"}) is None, "the first rule is a: none is taken"
+    assert await store.rule_take("p", "op", scenarios=set()) is None
+    assert [r["remaining"] for r in await store.rules()] == [1, 1]
+    taken = await store.rule_take("p", "op", scenarios={"a", "z"})
+    assert taken is not None
+    assert (taken["scenario"], taken["remaining"]) == ("a", 0)
+    assert [r["scenario"] for r in await store.rules()] == ["b"]
+
+
 async def test_rules_have_a_cap(store: Store) -> None:
     for _ in range(4):
         await store.rule_add({"provider": "p", "operation": None, "scenario": "a", "remaining": 1})
