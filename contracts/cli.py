@@ -358,6 +358,7 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 def _serve(args: argparse.Namespace) -> int:
     from headshot_mock.mockserver import base_urls, create_app, serve
+    from headshot_mock.mockserver.journal import redact_url
 
     config = config_from(args)
     _check_state(config)
@@ -385,7 +386,8 @@ def _serve(args: argparse.Namespace) -> int:
                 signed = f"signed with {secret or plugin.default_secret}"
             else:
                 signed = "signed; --show-secrets prints the secret"
-            print(f"  {'webhook':<10} {url}  ({plugin.spec.title} events, {signed})")
+            shown = url if config.show_secrets else redact_url(url)
+            print(f"  {'webhook':<10} {shown}  ({plugin.spec.title} events, {signed})")
     if not config.admin:
         admin = "off (--no-admin)"
     else:
@@ -395,7 +397,8 @@ def _serve(args: argparse.Namespace) -> int:
             f"  (web page: journal, jobs, webhooks, rules; admin API){token}"
         )
     print(f"  {'admin':<10} {admin}", flush=True)
-    serve(app, config, sock=sock)  # --workers N: N processes on this socket, each its own app
+    with sock:  # uvicorn closes it too, once it has shut down
+        serve(app, config, sock=sock)  # --workers N: N processes on this socket, each its own app
     return 0
 
 
@@ -502,7 +505,8 @@ def _proxy(args: argparse.Namespace) -> int:
         + ")",
         flush=True,
     )
-    serve(app, config, sock=sock, images_too=False)  # the timeouts and shutdown of `serve`
+    with sock:
+        serve(app, config, sock=sock, images_too=False)  # the timeouts and shutdown of `serve`
     print(app.state.stats.summary(), flush=True)
     return 0
 

@@ -22,7 +22,7 @@ from headshot_mock.mockserver import page
 from headshot_mock.mockserver.control import Control, only
 from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError
-from headshot_mock.mockserver.journal import REDACTED
+from headshot_mock.mockserver.journal import REDACTED, redact_url
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.validation import cut, parse_json
 
@@ -142,9 +142,10 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
 
     def shown(endpoint: Mapping[str, Any]) -> dict[str, Any]:
         """Secrets stay out of admin answers (a receiver knows its own) unless --show-secrets."""
-        if engine.runtime.config.show_secrets or endpoint.get("secret") is None:
+        if engine.runtime.config.show_secrets:
             return dict(endpoint)
-        return {**endpoint, "secret": REDACTED}
+        url = redact_url(endpoint["url"]) if isinstance(endpoint.get("url"), str) else endpoint.get("url")
+        return {**endpoint, "url": url, "secret": None if endpoint.get("secret") is None else REDACTED}
 
     async def list_endpoints(request: Request) -> Response:
         found = await control.endpoints(query(request, "provider"))
@@ -166,7 +167,10 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         return Response(status_code=204)
 
     async def list_deliveries(request: Request) -> Response:
-        return JSONResponse({"deliveries": await control.deliveries(query(request, "provider"))})
+        found = await control.deliveries(query(request, "provider"))
+        if not engine.runtime.config.show_secrets:  # a URL's key or token stays out, as in the journal
+            found = [{**d, "url": redact_url(d["url"])} if isinstance(d.get("url"), str) else d for d in found]
+        return JSONResponse({"deliveries": found})
 
     async def idle(request: Request) -> Response:
         raw = query(request, "timeout")

@@ -56,7 +56,18 @@ def cut_text(text: str, limit: int) -> str:
 
 
 SECRET_QUERY = frozenset(
-    {"key", "api_key", "apikey", "api-key", "token", "access_token", "secret", "password"}
+    {
+        "key",
+        "api_key",
+        "apikey",
+        "api-key",
+        "token",
+        "access_token",
+        "secret",
+        "password",
+        "signature",
+        "sig",
+    }
 )
 """Query parameters kept as ``***`` (a client that puts its key in the URL)."""
 
@@ -82,6 +93,21 @@ def redact_query(query: str, secret_fields: Iterable[str] = ()) -> str:
             value = redact_key(unquote_plus(value))
         parts.append(f"{name}{sep}{value}")
     return "&".join(parts)
+
+
+def redact_url(url: str) -> str:
+    """A URL (a webhook target) with its secrets masked: the userinfo (``https://***@host/``),
+    the values of secret query parameters (as :func:`redact_query`) and a fragment (the
+    ``URL#SECRET`` form of ``--webhook``). Works on text that does not parse as a URL too."""
+    rest, hash_, fragment = url.partition("#")
+    rest, mark, query = rest.partition("?")
+    scheme, sep, after = rest.partition("://")
+    if sep:
+        authority, slash, path = after.partition("/")
+        if "@" in authority:
+            authority = f"{REDACTED}@{authority.rpartition('@')[2]}"
+        rest = f"{scheme}{sep}{authority}{slash}{path}"
+    return f"{rest}{mark}{redact_query(query)}{hash_}{REDACTED if fragment else ''}"
 
 
 def sanitise(entry: Record) -> Record:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from headshot_mock.mockserver.errors import ConfigError
+from headshot_mock.mockserver.journal import redact_url
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _NAME = re.compile(
@@ -42,17 +43,22 @@ def parse_url(url: object) -> Target:
     """``url`` as a webhook target, or :class:`ConfigError` saying what is wrong with it."""
     if not isinstance(url, str) or not url:
         raise ConfigError(f"a webhook URL must be a non-empty string, got {_show(url)}")
+    text = url
+
+    def bad(why: str) -> ConfigError:  # what is wrong, without the secrets a URL may carry
+        return ConfigError(f"webhook URL {_show(redact_url(text))} {why}")
+
     if _UNSAFE.search(url):
-        raise ConfigError(f"webhook URL {_show(url)} holds white space or control characters")
+        raise bad("holds white space or control characters")
     try:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port
     except ValueError as exc:  # "http://[::1", "http://h:99999"
-        raise ConfigError(f"webhook URL {_show(url)} cannot be parsed: {exc}") from None
+        raise bad(f"cannot be parsed: {exc}") from None
     if parts.scheme not in DEFAULT_PORTS or not host:
-        raise ConfigError(f"webhook URL {_show(url)} must be an http(s) URL with a host")
+        raise bad("must be an http(s) URL with a host")
     if port == 0:
-        raise ConfigError(f"webhook URL {_show(url)} names port 0")
+        raise bad("names port 0")
     return Target(url, parts.scheme, host.lower(), port or DEFAULT_PORTS[parts.scheme])
 
 

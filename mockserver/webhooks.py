@@ -18,6 +18,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+from headshot_mock.mockserver import journal
 from headshot_mock.mockserver.config import parse_allow
 from headshot_mock.mockserver.runtime import Outgoing, Runtime, iso
 from headshot_mock.mockserver.stores import Due, Record
@@ -183,7 +184,7 @@ class Dispatcher:
                 "provider": record["provider"],
                 "operation": record["event"],
                 "method": "POST",
-                "path": record["url"],
+                "path": journal.redact_url(record["url"]),
                 "delivery": record["id"],
                 "attempt": len(record["attempts"]),
                 "state": record["state"],

@@ -275,6 +275,11 @@ PLANTED = {
     "hook_secret": "whsec_PLANTED-hook-55ty",
     "config_secret": "whsec_PLANTED-config-66ur",
     "admin_token": "tok-PLANTED-admin-77ie",
+    "url_password": "pw-PLANTED-url-88op",
+    "url_token": "tk-PLANTED-url-99as",
+    "url_signature": "sg-PLANTED-url-10qa",
+    "url_user_token": "ut-PLANTED-url-21ws",
+    "url_key": "ky-PLANTED-url-32ed",
 }
 FACE = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg" * 6
 
@@ -293,7 +298,7 @@ async def test_planted_secrets_and_a_face_image_appear_nowhere(
 
     options = {
         "admin_token": PLANTED["admin_token"],
-        "webhooks": (f"http://127.0.0.1:9/config#{PLANTED['config_secret']}",),
+        "webhooks": (f"http://127.0.0.1:9/config?key={PLANTED['url_key']}#{PLANTED['config_secret']}",),
     }
     async with _client(**options) as client:
         # Keys where each provider takes them, as a number, in the query; a face image where a
@@ -312,7 +317,17 @@ async def test_planted_secrets_and_a_face_image_appear_nowhere(
                 HEAD_SHOT, json={**BODY, "samples": FACE}, headers={"x-mock-validation": "strict"}
             )
         )
-        hook = {"url": "http://127.0.0.1:9/admin", "secret": PLANTED["hook_secret"]}
+        # Secrets in webhook URLs too: a password, a token as the user, query values.
+        hook_url = (
+            f"http://hooks:{PLANTED['url_password']}@127.0.0.1:9/admin"
+            f"?token={PLANTED['url_token']}&v=1&signature={PLANTED['url_signature']}"
+        )
+        hook = {"url": hook_url, "secret": PLANTED["hook_secret"]}
+        record(await client.post("/__mock/webhooks/endpoints", json=hook, headers=admin))
+        hook = {
+            "url": f"http://{PLANTED['url_user_token']}@127.0.0.1:9/user",
+            "secret": PLANTED["hook_secret"],
+        }
         record(await client.post("/__mock/webhooks/endpoints", json=hook, headers=admin))
         project = await client.post(
             "/magichour/v1/ai-headshot-generator",
@@ -329,9 +344,17 @@ async def test_planted_secrets_and_a_face_image_appear_nowhere(
             "/__mock/rules",
         ):
             record(await client.get(path, headers=admin))
+    answers = "\n".join(seen)
+    # The webhook attempts were journaled (and listed) with their URLs, secrets masked.
+    assert '"kind":"webhook"' in answers.replace(" ", "")
+    assert "http://***@127.0.0.1:9/admin?token=***&v=1&signature=***" in answers
+    assert "http://***@127.0.0.1:9/user" in answers
     # What `serve` prints at start (the server itself is not started here).
     monkeypatch.setattr("headshot_mock.mockserver.server.serve", lambda *args, **kwargs: None)  # no socket
-    hook_flag = f"http://127.0.0.1:9/cli#{PLANTED['config_secret']}"
+    hook_flag = (
+        f"http://u:{PLANTED['url_password']}@127.0.0.1:9/cli?sig={PLANTED['url_signature']}"
+        f"#{PLANTED['config_secret']}"
+    )
     assert (
         main(["serve", "--admin-token", PLANTED["admin_token"], "--webhook", hook_flag, "--port", "4998"])
         == 0

@@ -55,3 +55,39 @@ def test_redact_headers_masks_secrets_and_lowercases_names() -> None:
     masked = journal.redact_headers({"authorization": "Bearer sk-1", "host": "h"})
     assert masked == {"authorization": "Bearer ***", "host": "h"}
     assert journal.redact_headers({"X-Api-Key": "mock-slow"}) == {"x-api-key": "mock-slow"}
+
+
+SECRET_TEXT = st.text(
+    alphabet="abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789_-", min_size=12, max_size=40
+)
+
+
+@settings(max_examples=200, derandomize=True)
+@given(
+    secret=SECRET_TEXT,
+    user=st.sampled_from(["", "hooks", "svc-1"]),
+    name=st.sampled_from(sorted(journal.SECRET_QUERY)),
+    port=st.sampled_from(["", ":9", ":5101"]),
+    path=st.sampled_from(["", "/", "/hook", "/a/b@c"]),
+    where=st.sampled_from(["password", "user", "query", "fragment"]),
+)
+def test_a_webhook_url_keeps_no_secret_and_the_rest_as_it_was(
+    secret: str, user: str, name: str, port: str, path: str, where: str
+) -> None:
+    userinfo = {"password": f"{user}:{secret}@", "user": f"{secret}@"}.get(where, "")
+    query = f"?v=1&{name}={secret}" if where == "query" else "?v=1"
+    fragment = f"#{secret}" if where == "fragment" else ""
+    url = f"https://{userinfo}hooks.test{port}{path}{query}{fragment}"
+    shown = journal.redact_url(url)
+    assert secret not in shown
+    assert shown.startswith(f"https://{'***@' if userinfo else ''}hooks.test{port}{path}?v=1")
+
+
+def test_a_url_without_secrets_or_that_does_not_parse_is_kept() -> None:
+    for url in (
+        "http://127.0.0.1:5101/hook?event=a",
+        "http://[::1",
+        "not a url",
+        "http://h/p?key=mock-success",
+    ):
+        assert journal.redact_url(url) == url
