@@ -126,6 +126,20 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
             raise AdminError(400, "Bad default", f"scenario must be a name or null, got {scenario!r}.")
         return JSONResponse(await control.set_default(_required(data, "provider"), scenario))
 
+    async def latency(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse(await control.latency())
+        if request.method == "DELETE":
+            await control.clear_latency()
+            return Response(status_code=204)
+        data = await _json(request)
+        only(data, ("latency",), "latency")
+        if "latency" not in data:
+            raise AdminError(
+                400, "Missing latency", "The body needs 'latency': a list of entries ([] for none)."
+            )
+        return JSONResponse(await control.set_latency(data["latency"]))
+
     async def list_jobs(request: Request) -> Response:
         return JSONResponse({"jobs": await control.jobs(query(request, "provider"))})
 
@@ -169,7 +183,9 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
     async def list_deliveries(request: Request) -> Response:
         found = await control.deliveries(query(request, "provider"))
         if not engine.runtime.config.show_secrets:  # a URL's key or token stays out, as in the journal
-            found = [{**d, "url": redact_url(d["url"])} if isinstance(d.get("url"), str) else d for d in found]
+            found = [
+                {**d, "url": redact_url(d["url"])} if isinstance(d.get("url"), str) else d for d in found
+            ]
         return JSONResponse({"deliveries": found})
 
     async def idle(request: Request) -> Response:
@@ -200,6 +216,7 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         ("/rules", clear_rules, ["DELETE"]),
         ("/defaults", list_defaults, ["GET"]),
         ("/defaults", set_default, ["POST"]),
+        ("/latency", latency, ["GET", "PUT", "DELETE"]),
         ("/jobs", list_jobs, ["GET"]),
         ("/jobs/{provider}/{job_id}/finish", finish_job, ["POST"]),
         ("/clock", clock, ["GET", "POST"]),

@@ -327,6 +327,8 @@ def parse_latency(text: str) -> LatencyRule:
         )
     if kind == "uniform" and values[0] > values[1]:
         raise ConfigError(f"Latency {text!r}: LOW must not be above HIGH.")
+    if operation and not provider:
+        raise ConfigError(f"Latency {text!r}: an operation needs its provider (PROVIDER.OPERATION=...).")
     if provider and provider not in specs.providers():
         raise ConfigError(
             f"Latency {text!r}: unknown provider {provider!r}.{did_you_mean(provider, specs.providers())}"

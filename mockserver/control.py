@@ -1,5 +1,5 @@
-"""The mock's controls from Python: the journal, scenario rules, jobs, the clock, webhook
-endpoints and deliveries. The admin API (``/__mock/``) is the HTTP face of this class, so both
+"""The mock's controls from Python: the journal, scenario rules and defaults, latency, jobs, the
+clock, webhook endpoints and deliveries. The admin API (``/__mock/``) is the HTTP face of this class, so both
 check their input the same way and raise (or answer) the same :class:`AdminError`.
 
     control = app.state.control
@@ -17,7 +17,7 @@ from typing import Any
 
 from headshot_mock import specs
 from headshot_mock.mockserver import jobs, journal
-from headshot_mock.mockserver.config import parse_endpoint
+from headshot_mock.mockserver.config import parse_endpoint, parse_latency
 from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError, ConfigError, UnknownScenario
 from headshot_mock.mockserver.runtime import ShuttingDown
@@ -26,6 +26,7 @@ from headshot_mock.mockserver.validation import cut
 from headshot_mock.specs.errors import did_you_mean
 
 JOURNAL_KINDS = ("request", "webhook", "error")
+MAX_LATENCY_ENTRIES = 100
 MAX_CLOCK_OFFSET = 100 * 365.25 * 86400
 """How far the mock clock may run ahead of real time (past that, dates stop being printable)."""
 
@@ -141,6 +142,37 @@ class Control:
                 raise AdminError(400, "Unknown scenario", str(exc)) from None
         await self._store.default_set(pid, scenario)
         return next(d for d in await self.defaults() if d["provider"] == pid)
+
+    # latency ---------------------------------------------------------------------------------
+    async def latency(self) -> Record:
+        """The latency entries in force: set here (``source: admin``) or the server's (``config``)."""
+        configured = list(self._runtime.config.latency)
+        entries = await self._store.latency_get()
+        source = "config" if entries is None else "admin"
+        return {"latency": configured if entries is None else entries, "source": source, "config": configured}
+
+    async def set_latency(self, entries: Any) -> Record:
+        """Replace every latency entry at once: ``[PROVIDER[.OPERATION]=]KIND:ARGS`` as ``--latency``
+        takes them (``[]``: none at all)."""
+        usage = "a list of entries such as 'fixed:0.2' or 'agentai=uniform:0.1,0.5'"
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise AdminError(400, "Bad latency", f"latency must be {usage}, got {cut(repr(entries))}.")
+        if len(entries) > MAX_LATENCY_ENTRIES or any(len(e) > 200 for e in entries):
+            detail = f"at most {MAX_LATENCY_ENTRIES} entries of at most 200 characters each."
+            raise AdminError(400, "Too much latency", f"latency takes {detail}")
+        for entry in entries:
+            try:
+                parse_latency(entry)
+            except ConfigError as exc:
+                raise AdminError(400, "Bad latency", cut(str(exc))) from None
+        await self._store.latency_set(entries)
+        await self._engine.latency.refresh(now=True)
+        return await self.latency()
+
+    async def clear_latency(self) -> None:
+        """Back to the server's configured latency."""
+        await self._store.latency_set(None)
+        await self._engine.latency.refresh(now=True)
 
     # jobs and the clock -----------------------------------------------------------------------
     async def jobs(self, provider: str | None = None) -> list[Record]:
@@ -287,6 +319,7 @@ class Control:
     async def reset(self) -> None:
         """Forget the journal, rules, defaults, jobs, webhooks, files, uploads and the clock offset."""
         await self._runtime.reset()
+        await self._engine.latency.refresh(now=True)
 
 
 def only(data: Mapping[str, Any], fields: Sequence[str], what: str) -> None:

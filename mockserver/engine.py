@@ -115,7 +115,7 @@ class Engine:
     def __init__(self, runtime: Runtime, providers: Mapping[str, Provider]) -> None:
         self.runtime = runtime
         self.providers = providers
-        self.latency = faults.Latency(runtime.config)
+        self.latency = faults.Latency(runtime.config, runtime.store)
 
     async def handle(self, request: Request, bound: Bound) -> Response:
         started = time.perf_counter()

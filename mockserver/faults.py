@@ -31,13 +31,17 @@ import functools
 import json
 import math
 import random
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.responses import Response
 
-from headshot_mock.mockserver.config import LatencyRule, MockConfig
+from headshot_mock.mockserver.config import LatencyRule, MockConfig, parse_latency
 from headshot_mock.mockserver.scenarios import FAULTS
+
+if TYPE_CHECKING:
+    from headshot_mock.mockserver.stores import Store
 
 WIRE = "headshot_mock.wire"
 """The ASGI scope extension through which faults reach the connection (set by the server)."""
@@ -131,12 +135,33 @@ def _parses(data: bytes) -> bool:
 
 
 class Latency:
-    """Seeded delays per provider and operation, drawn from the config's latency rules."""
+    """Seeded delays per provider and operation, drawn from the config's latency rules, or from
+    those set through the admin API (``PUT /__mock/latency``) when ``store`` holds some.
 
-    def __init__(self, config: MockConfig) -> None:
+    A shared store is read at most every :data:`LATENCY_REFRESH` seconds (a change made through
+    another worker applies within that); the process that made the change applies it at once."""
+
+    def __init__(self, config: MockConfig, store: Store | None = None) -> None:
         self.seed = config.seed
-        self.rules = config.latency_rules
+        self.configured = config.latency_rules
+        self.rules = self.configured
+        self._store = store
+        self._entries: list[str] | None = None
+        self._read_at = -math.inf
         self._streams: dict[tuple[str, str], random.Random] = {}
+
+    async def refresh(self, *, now: bool = False) -> None:
+        """The rules in force: the store's entries, else the config's."""
+        if self._store is None:
+            return
+        at = time.monotonic()
+        if self._store.shared and not now and at - self._read_at < LATENCY_REFRESH:
+            return
+        entries = await self._store.latency_get()
+        self._read_at = at
+        if entries != self._entries:
+            self._entries = entries
+            self.rules = self.configured if entries is None else tuple(parse_latency(e) for e in entries)
 
     def rule(self, provider: str, operation: str) -> LatencyRule | None:
         best: LatencyRule | None = None
@@ -165,6 +190,7 @@ class Latency:
         return rule.a * math.exp(stream.gauss(0.0, rule.b))  # lognormal: median a, sigma b
 
     async def wait(self, provider: str, operation: str) -> None:
+        await self.refresh()
         if self.rules:
             delay = self.draw(provider, operation)
             if delay > 0:
@@ -183,5 +209,7 @@ async def hold(scenario: str, config: MockConfig, now: Callable[[], Awaitable[fl
         await asyncio.sleep(min(left, HOLD_TICK))
 
 
+LATENCY_REFRESH = 0.25
+"""How often (seconds) a shared store's latency entries are read again."""
 HOLD_TICK = 0.05
 """How often (real seconds) a held ``slow``/``timeout`` request re-reads the mock clock."""

@@ -128,6 +128,15 @@ class Store(Protocol):
         """Set ``provider``'s default scenario; None goes back to the server's default."""
         ...
 
+    # latency set through the admin API -------------------------------------------------------
+    async def latency_get(self) -> list[str] | None:
+        """The ``latency`` entries set through the admin API (None: the server's config applies)."""
+        ...
+
+    async def latency_set(self, entries: Sequence[str] | None) -> None:
+        """Replace those entries, all at once; None goes back to the server's config."""
+        ...
+
     # jobs ---------------------------------------------------------------------------------
     async def job_create(self, job: Record, due: Sequence[Due] = ()) -> None:
         """Store a new job (keyed by its ``provider`` and ``id``) and schedule ``due``, in one step."""

@@ -65,6 +65,7 @@ class MemoryStore:
         self._rules: list[Record] = []
         self._rule_ids = itertools.count(1)
         self._defaults: dict[str, str] = {}
+        self._latency: list[str] | None = None
         self._jobs: OrderedDict[tuple[str, str], Record] = OrderedDict()
         self._due: dict[str, dict[str, float]] = {}
         self._heaps: dict[str, list[tuple[float, str]]] = {}
@@ -156,6 +157,12 @@ class MemoryStore:
             self._defaults.pop(provider, None)
         else:
             self._defaults[provider] = scenario
+
+    async def latency_get(self) -> list[str] | None:
+        return None if self._latency is None else list(self._latency)
+
+    async def latency_set(self, entries: Sequence[str] | None) -> None:
+        self._latency = None if entries is None else list(entries)
 
     # jobs -----------------------------------------------------------------------------------
     async def job_create(self, job: Record, due: Sequence[Due] = ()) -> None:

@@ -581,6 +581,18 @@ class RedisStore:
         else:
             await _ready(self._redis.hset(self._k("defaults"), provider, scenario))
 
+    @_guarded
+    async def latency_get(self) -> list[str] | None:
+        found: Any = await _ready(self._redis.get(self._k("latency")))
+        return None if found is None else [str(e) for e in json.loads(found)]
+
+    @_guarded
+    async def latency_set(self, entries: Sequence[str] | None) -> None:
+        if entries is None:
+            await _ready(self._redis.delete(self._k("latency")))
+        else:  # one value: every worker reads the old list or the new one, never a mix
+            await _ready(self._redis.set(self._k("latency"), json.dumps(list(entries))))
+
     # jobs -----------------------------------------------------------------------------------
     def _job(self, provider: str, job_id: str) -> str:
         return self._k("job", provider, job_id)
