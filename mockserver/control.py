@@ -70,16 +70,16 @@ class Control:
         self._optional_provider(provider)
         if limit is not None and limit < 0:
             raise AdminError(400, "Bad limit", f"limit must be >= 0, got {limit}.")
+        if kind is not None and kind not in JOURNAL_KINDS:
+            raise AdminError(400, "Unknown kind", f"{kind!r}.{did_you_mean(kind, JOURNAL_KINDS)}")
         filters = {"provider": provider, "operation": operation, "scenario": scenario}
         filters["status"] = None if status is None else str(status)
-        entries = [e for e in await self._store.journal_entries() if journal.matches(e, filters)]
-        if kind is not None:
-            if kind not in JOURNAL_KINDS:
-                raise AdminError(400, "Unknown kind", f"{kind!r}.{did_you_mean(kind, JOURNAL_KINDS)}")
-            entries = [e for e in entries if e.get("kind", "request") == kind]
-        if limit is not None:
-            entries = entries[len(entries) - limit :] if limit else []
-        return entries
+
+        def wanted(entry: Record) -> bool:
+            return journal.matches(entry, filters) and kind in (None, entry.get("kind", "request"))
+
+        narrowed = kind is not None or any(v is not None for v in filters.values())
+        return await self._store.journal_entries(where=wanted if narrowed else None, newest=limit)
 
     async def clear_journal(self) -> None:
         await self._store.journal_clear()

@@ -17,10 +17,9 @@ what this module adds to that API is what a page needs and a script may use too:
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
 import importlib.resources
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -147,28 +146,34 @@ def table(engine: Engine, control: Control, document: Callable[[], dict[str, Any
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
-            entries = await control.journal()
-            last = entries[-1]["seq"] if entries else 0
-            start = bisect.bisect_right(entries, after, key=lambda e: int(e["seq"]))
-            if start < len(entries) or last < after or loop.time() >= deadline:
+            seen = {"count": 0, "last": 0}  # of the whole journal, while only newer entries are copied
+
+            def newer(entry: Mapping[str, Any], seen: dict[str, int] = seen) -> bool:
+                seq = int(entry["seq"])
+                seen["count"] += 1
+                seen["last"] = max(seen["last"], seq)
+                return seq > after
+
+            entries = await engine.runtime.store.journal_entries(where=newer)
+            last = seen["last"]
+            if entries or last < after or loop.time() >= deadline:
                 break
             if await request.is_disconnected():
                 break
             await asyncio.sleep(POLL)
         if limit is not None:
-            start = max(start, len(entries) - int(limit))
-        fresh = [summary(e) for e in entries[start:]]
-        return JSONResponse({"summaries": fresh, "last_seq": last, "count": len(entries)})
+            entries = entries[len(entries) - int(limit) :] if limit else []
+        fresh = [summary(e) for e in entries]
+        return JSONResponse({"summaries": fresh, "last_seq": last, "count": seen["count"]})
 
     async def entry(request: Request) -> Response:
         seq = request.path_params["seq"]
-        entries = await control.journal()
-        at = bisect.bisect_left(entries, seq, key=lambda e: int(e["seq"]))
-        if at == len(entries) or entries[at]["seq"] != seq:
+        found = await engine.runtime.store.journal_entries(where=lambda e: e.get("seq") == seq, newest=1)
+        if not found:
             raise AdminError(
                 404, "Unknown journal entry", f"no entry {seq} in the journal (it keeps the last ones only)."
             )
-        return JSONResponse(entries[at])
+        return JSONResponse(found[0])
 
     async def signature(request: Request) -> Response:
         delivery_id = request.path_params["delivery_id"]

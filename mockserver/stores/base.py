@@ -14,7 +14,7 @@ whichever worker is alive (a claim is a lease: a worker that dies holding one lo
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -85,8 +85,12 @@ class Store(Protocol):
         and webhook attempts (``kind: webhook``) are bounded separately, in entries and bytes."""
         ...
 
-    async def journal_entries(self) -> list[Record]:
-        """Oldest first (by ``seq``)."""
+    async def journal_entries(
+        self, *, where: Callable[[Record], bool] | None = None, newest: int | None = None
+    ) -> list[Record]:
+        """Oldest first (by ``seq``); only those ``where`` accepts (it reads an entry, never
+        changes it), and of those only the ``newest`` last ones. A store copies what it returns,
+        not what it skips: reading the last five of a full journal costs five copies."""
         ...
 
     async def journal_clear(self) -> None: ...

@@ -13,7 +13,7 @@ import itertools
 import json
 import time
 from collections import OrderedDict, deque
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -102,9 +102,19 @@ class MemoryStore:
             self._journal_bytes[ring] -= dropped
         return seq
 
-    async def journal_entries(self) -> list[Record]:
-        merged = sorted((*self._journal["request"], *self._journal["webhook"]), key=lambda item: item[0])
-        return [_copy(entry) for _, _, entry in merged]
+    async def journal_entries(
+        self, *, where: Callable[[Record], bool] | None = None, newest: int | None = None
+    ) -> list[Record]:
+        rings = (reversed(self._journal["request"]), reversed(self._journal["webhook"]))
+        found: list[Record] = []
+        if newest is not None and newest <= 0:
+            return found
+        for _, _, entry in heapq.merge(*rings, key=lambda item: -item[0]):  # newest first, uncopied
+            if where is None or where(entry):
+                found.append(entry)
+                if newest is not None and len(found) >= newest:
+                    break
+        return [_copy(entry) for entry in reversed(found)]
 
     async def journal_clear(self) -> None:
         for ring in self._journal.values():

@@ -502,7 +502,17 @@ class RedisStore:
         return int(await self._journal_append(keys=keys, args=args))
 
     @_guarded
-    async def journal_entries(self) -> list[Record]:
+    async def journal_entries(
+        self, *, where: Callable[[Record], bool] | None = None, newest: int | None = None
+    ) -> list[Record]:
+        entries = await self._journal_all()
+        if where is not None:
+            entries = [e for e in entries if where(e)]
+        if newest is not None:
+            entries = entries[len(entries) - newest :] if newest > 0 else []
+        return entries
+
+    async def _journal_all(self) -> list[Record]:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xrange(self._k("journal", "request"))
             pipe.xrange(self._k("journal", "webhook"))

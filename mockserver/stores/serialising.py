@@ -5,7 +5,7 @@ handed over changing, or on mutating one it got back) surface here, not in produ
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from headshot_mock.mockserver.stores.base import Due, Record
@@ -23,8 +23,10 @@ class SerialisingStore(MemoryStore):
     async def journal_append(self, entry: Record) -> int:
         return await super().journal_append(_trip(entry))
 
-    async def journal_entries(self) -> list[Record]:
-        return _trip(await super().journal_entries())
+    async def journal_entries(
+        self, *, where: Callable[[Record], bool] | None = None, newest: int | None = None
+    ) -> list[Record]:
+        return _trip(await super().journal_entries(where=where, newest=newest))
 
     async def rule_add(self, rule: Record) -> Record:
         return _trip(await super().rule_add(_trip(rule)))

@@ -97,6 +97,19 @@ async def test_journal_is_bounded_by_count_and_webhook_attempts_never_evict_requ
     assert [e["n"] for e in await store.journal_entries() if "kind" not in e] == [3, 4, 5, 6, 7]
 
 
+async def test_journal_reads_the_newest_matching_entries_oldest_first(store: Store) -> None:
+    for n in range(1, 5):
+        await store.journal_append({"n": n, "provider": "a" if n % 2 else "b"})
+    await store.journal_append({"kind": "webhook", "n": 5, "provider": "a"})
+    assert [e["n"] for e in await store.journal_entries(newest=2)] == [4, 5]
+    odd = await store.journal_entries(where=lambda e: e["provider"] == "a", newest=2)
+    assert [e["n"] for e in odd] == [3, 5]
+    assert [e["n"] for e in await store.journal_entries(where=lambda e: e["n"] < 3)] == [1, 2]
+    assert await store.journal_entries(newest=0) == []
+    odd[0]["n"] = 99  # a copy: the journal keeps its own
+    assert [e["n"] for e in await store.journal_entries()] == [1, 2, 3, 4, 5]
+
+
 async def test_journal_is_bounded_by_bytes(store: Store) -> None:
     for i in range(4):
         await store.journal_append({"n": i, "blob": "x" * 1500})
