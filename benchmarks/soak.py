@@ -116,6 +116,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU the process has used (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -260,7 +266,7 @@ def build_mix(base: str, hook: str) -> list[Req]:
     ]
 
 
-def lua_script(mix: list[Req], progress: str) -> str:
+def lua_script(mix: list[Req], progress: str, target: int) -> str:
     def quote(data: bytes | str) -> str:
         raw = data.encode() if isinstance(data, str) else data
         return '"' + "".join(f"\\{b}" for b in raw) + '"'
@@ -275,16 +281,27 @@ def lua_script(mix: list[Req], progress: str) -> str:
     return f"""
 local requests = {{ {", ".join(entries)} }}
 local count, index = 0, 0
+local classes = {{0, 0, 0, 0, 0}}  -- 1xx .. 5xx
+local asked_5xx = 0  -- 5xx answers of the server_error scenario the mix asks for
 function request()
   index = index % #requests + 1
   return requests[index]
 end
+local function report()
+  local f = io.open({quote(progress)}, "w")
+  f:write(count, " ", classes[2], " ", classes[3], " ", classes[4], " ", classes[5], " ", asked_5xx)
+  f:close()
+end
 function response(status, headers, body)
   count = count + 1
-  if count % 2000 == 0 then  -- the soak reads this and stops wrk at the count asked for
-    local f = io.open({quote(progress)}, "w")
-    f:write(count)
-    f:close()
+  local class = math.floor(status / 100)
+  if class >= 1 and class <= 5 then classes[class] = classes[class] + 1 end
+  if class == 5 and headers["x-mock-scenario"] == "server_error" then asked_5xx = asked_5xx + 1 end
+  if count >= {target} then  -- exactly the count asked for: the last figures, then this thread ends
+    report()
+    wrk.thread:stop()
+  elseif count % 1000 == 0 then  -- the soak reads this for its progress line
+    report()
   end
 end
 function done(summary, latency, requests)
@@ -339,7 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     flags = ["--port", str(port), "--slow-seconds", "0.05", "--dribble-seconds", "0.05"]
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below; not a pipe: a full pipe stalls the server
     server = subprocess.Popen([args.command, "serve", *flags], stdout=subprocess.DEVNULL, stderr=log)
-    figures: dict[str, Any] = {"requests_asked": args.requests, "cap_seconds": args.cap}
+    figures: dict[str, Any] = {
+        "command": " ".join(["benchmarks/soak.py", *(sys.argv[1:] if argv is None else argv)]),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "requests_asked": args.requests,
+        "cap_seconds": args.cap,
+    }
     try:
         _wait_listening(port, server)
         mix = build_mix(base, f"http://127.0.0.1:{receiver.port}/hook")
@@ -347,26 +369,33 @@ def main(argv: list[str] | None = None) -> int:
         baseline_fds = open_fds(server.pid)
         progress = Path(tempfile.mkdtemp(prefix="soak-")) / "count"
         script = progress.with_name("mix.lua")
-        script.write_text(lua_script(mix, str(progress)))
+        script.write_text(lua_script(mix, str(progress), args.requests))
         samples, stop = Samples(), threading.Event()
         started = time.monotonic()
         sampler = threading.Thread(target=sample, args=(server.pid, samples, stop, started), daemon=True)
         sampler.start()
+        cpu_before = cpu_seconds(server.pid)
         command = [args.wrk, "-t1", f"-c{args.connections}", f"-d{int(args.cap) + 5}s", "--timeout", "10s"]
         wrk = subprocess.Popen([*command, "-s", str(script), base], stdout=subprocess.PIPE, text=True)
         while wrk.poll() is None:
-            time.sleep(0.5)
-            print(
-                f"\rsoak: {int(progress.read_text() or 0) if progress.exists() else 0:,} requests",
-                end="",
-                file=sys.stderr,
-            )
-            done = int(progress.read_text() or 0) if progress.exists() else 0
+            time.sleep(0.2)
+            done = _progress(progress)[0]
+            print(f"\rsoak: {done:,} requests", end="", file=sys.stderr)
+            # At the count the script has stopped sending (its last figures written); at the cap,
+            # wherever it is. Either way wrk stops on SIGINT and prints its summary.
             if done >= args.requests or time.monotonic() - started > args.cap:
-                wrk.send_signal(signal.SIGINT)  # wrk stops and prints its summary
+                wrk.send_signal(signal.SIGINT)
                 break
         output = wrk.communicate(timeout=30)[0]
         wall = time.monotonic() - started
+        figures["server_cpu_share"] = f"{(cpu_seconds(server.pid) - cpu_before) / wall:.0%}"
+        answered, *classes, asked_5xx = _progress(progress)
+        figures["answers"] = {
+            "total": answered,
+            **dict(zip(("2xx", "3xx", "4xx", "5xx"), classes, strict=True)),
+        }
+        figures["5xx_asked_for"] = asked_5xx  # the server_error scenario in the mix
+        figures["5xx_not_asked_for"] = classes[3] - asked_5xx
         stop.set()
         sampler.join(5)
         shutil.rmtree(progress.parent, ignore_errors=True)
@@ -398,11 +427,23 @@ def main(argv: list[str] | None = None) -> int:
     # still climbs: it is reported, and only a full run is judged on it.
     rss_ok = figures["rss_flat_within_10pct"] or args.quick
     ok = rss_ok and figures["fds_back_to_baseline"] and figures["server_alive"]
-    ok = ok and figures["server_log_tracebacks"] == 0
+    ok = ok and figures["server_log_tracebacks"] == 0 and figures["5xx_not_asked_for"] == 0
+    if figures["server_log_tracebacks"]:
+        first = errors.index("Traceback")
+        print(f"soak: the server logged:\n{errors[max(0, first - 300) : first + 3000]}", file=sys.stderr)
     print(
         "soak:", "RSS flat within ±10% after warm-up and fds back to baseline" if ok else "FAILED", flush=True
     )
     return 0 if ok else 1
+
+
+def _progress(path: Path) -> list[int]:
+    """What the wrk script last wrote: answers, 2xx, 3xx, 4xx, 5xx, 5xx asked for."""
+    try:
+        words = path.read_text().split()
+    except OSError:
+        words = []
+    return [int(w) for w in words] if len(words) == 6 else [0] * 6
 
 
 def _wait_listening(port: int, server: subprocess.Popen[bytes]) -> None:
