@@ -42,3 +42,28 @@ def test_quick_benchmark_measures_every_server_and_prints_one_table() -> None:
     assert re.search(r"^date: \d{4}-\d\d-\d\d", out, re.M)
     assert "python: 3." in out
     assert "Prism left out" not in out  # --no-prism is not a failure to install it
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("wrk"), reason="needs wrk (.ci/run installs it)")
+def test_quick_soak_sends_exactly_its_count_and_the_server_comes_back_clean(tmp_path: Path) -> None:
+    """`benchmarks/soak.py --quick`: 20,000 mixed requests, every answer counted; it fails on a 5xx
+    the mix did not ask for, a traceback in the server's log or fds not back to baseline."""
+    import json
+
+    figures_file = tmp_path / "soak.json"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/soak.py", "--quick", "--json", str(figures_file)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
+    figures = json.loads(figures_file.read_text())
+    assert figures["answers"]["total"] == 20_000
+    assert figures["5xx_not_asked_for"] == 0
+    assert figures["5xx_asked_for"] > 0  # the mix does ask for the server_error scenario
+    assert figures["webhooks_received"] > 0
+    assert (figures["fds_back_to_baseline"], figures["server_log_tracebacks"]) == (True, 0)
