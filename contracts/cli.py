@@ -357,8 +357,7 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from headshot_mock.mockserver import base_urls, create_app, serve
-    from headshot_mock.mockserver.journal import redact_url
+    from headshot_mock.mockserver import base_urls, create_app, redact_url, serve
 
     config = config_from(args)
     _check_state(config)

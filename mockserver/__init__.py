@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         UnknownScenario,
     )
     from headshot_mock.mockserver.images import Recipe
+    from headshot_mock.mockserver.journal import redact_url
     from headshot_mock.mockserver.images import render as render_image
     from headshot_mock.mockserver.providers import Provider, plugin_for
     from headshot_mock.mockserver.scenarios import ScenarioBook
@@ -58,6 +59,7 @@ _HOMES = {
     "base_urls": ("headshot_mock.mockserver.app", "base_urls"),
     "create_app": ("headshot_mock.mockserver.app", "create_app"),
     "plugin_for": ("headshot_mock.mockserver.providers", "plugin_for"),
+    "redact_url": ("headshot_mock.mockserver.journal", "redact_url"),
     "render_image": ("headshot_mock.mockserver.images", "render"),
     "scenario_books": ("headshot_mock.mockserver.app", "scenario_books"),
     "serve": ("headshot_mock.mockserver.server", "serve"),
@@ -87,6 +89,7 @@ __all__ = [
     "base_urls",
     "create_app",
     "plugin_for",
+    "redact_url",
     "render_image",
     "scenario_books",
     "scenario_names",
