@@ -25,8 +25,8 @@ if TYPE_CHECKING:
         UnknownScenario,
     )
     from headshot_mock.mockserver.images import Recipe
-    from headshot_mock.mockserver.journal import redact_url
     from headshot_mock.mockserver.images import render as render_image
+    from headshot_mock.mockserver.journal import redact_url
     from headshot_mock.mockserver.providers import Provider, plugin_for
     from headshot_mock.mockserver.scenarios import ScenarioBook
     from headshot_mock.mockserver.server import BackgroundServer, serve
