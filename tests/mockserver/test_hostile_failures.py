@@ -24,7 +24,7 @@ BODY = {"key": "k", "prompt": "p", "face_image": "https://example.com/f.jpg"}
 class _BrokenRules(MemoryStore):
     """A store whose rule queue fails: the kind of bug the outermost guard exists for."""
 
-    async def rule_take(self, provider: str, operation: str) -> Any:
+    async def rule_take(self, provider: str, operation: str, *, scenarios: Any = None) -> Any:
         raise RuntimeError("rule queue exploded")
 
 
