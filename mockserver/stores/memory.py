@@ -38,7 +38,7 @@ def size_of(value: Any) -> int:
 
 
 def _thaw(data: bytes | None) -> Record | None:
-    return None if data is None else _loads(data)  # type: ignore[no-any-return]
+    return None if data is None else _loads(data)
 
 
 class MemoryStore:
