@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from headshot_mock.mockserver import images
 from headshot_mock.mockserver.config import MockConfig, is_loopback
 from headshot_mock.mockserver.faults import WIRE
 
@@ -37,7 +36,6 @@ T = TypeVar("T")
 
 def serve(app: Any, config: MockConfig) -> None:
     """Serve ``app`` on ``config.host:config.port`` until SIGINT/SIGTERM (blocks)."""
-    images.start_workers()
     _server(app, config, host=config.host, port=config.port).run()
 
 
@@ -192,8 +190,6 @@ class BackgroundServer:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout)
 
     def start(self) -> BackgroundServer:
-        if getattr(getattr(self.app, "state", None), "runtime", None) is not None:  # a mock, not any app
-            images.start_workers()
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not self._server.started:

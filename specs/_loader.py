@@ -14,13 +14,11 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
-import yaml
 
 from headshot_mock.specs.errors import InvalidSpec, UnknownOperation, UnknownProvider
 
 _HERE = Path(__file__).resolve().parent
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 JSON = dict[str, Any]
 
@@ -194,7 +192,9 @@ def _parse(path: Path) -> Any:
     cached = path.parent / "__pycache__" / f"{path.stem}.{hashlib.sha256(data).hexdigest()[:20]}.json"
     with contextlib.suppress(OSError, msgspec.DecodeError):
         return msgspec.json.decode(cached.read_bytes())
-    document = yaml.load(data, Loader=_Loader)
+    import yaml  # only without a valid JSON copy
+
+    document = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     with contextlib.suppress(OSError, TypeError, ValueError):
         encoded = msgspec.json.encode(document)
         if msgspec.json.decode(encoded) == document:
