@@ -79,7 +79,7 @@ def dotted(path: Any) -> str:
 def _schema_findings(
     validator: Any, value: Any, location: str, level: Level, secrets: frozenset[str] = frozenset()
 ) -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
     try:
         if validator.is_valid(value):  # the common case: no error objects built (half the time)
             return findings
