@@ -19,7 +19,6 @@ import atexit
 import base64
 import hashlib
 import io
-import multiprocessing
 import os
 import random
 import threading
@@ -163,6 +162,8 @@ class _Workers:
     def start(self) -> None:
         with self._lock:
             if self._processes is None:  # made on first use, so importing this module starts nothing
+                import multiprocessing  # with the first large image: most servers never start one
+
                 context = multiprocessing.get_context("spawn")  # no fork of a process with threads
                 self._processes = ProcessPoolExecutor(
                     WORKERS, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
