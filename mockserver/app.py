@@ -155,6 +155,9 @@ def worker_app() -> Starlette:
         images.stop_workers()  # no semaphores left to the resource tracker (its warnings on stderr)
 
     app.router.lifespan_context = lifespan
+    from headshot_mock.mockserver.server import tune_collector  # as one-process `serve` does
+
+    tune_collector()
     return app
 
 

@@ -16,12 +16,12 @@ from typing import Any
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Scope
 
 from headshot_mock import specs
 from headshot_mock.mockserver import codec, faults, journal
 from headshot_mock.mockserver.config import LEVELS, Level
 from headshot_mock.mockserver.errors import AdminError, StoreUnavailable, UnknownScenario
+from headshot_mock.mockserver.guard import request_headers
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
 from headshot_mock.mockserver.ratelimits import ANSWER, Limits
@@ -131,7 +131,7 @@ class Engine:
 
     async def _handle(self, request: Request, bound: Bound, started: float) -> Response:
         provider, op, config = bound.provider, bound.op, self.runtime.config
-        headers = _headers(request.scope)
+        headers = request_headers(request.scope)
         raw, too_big = await _read(request, headers)
         if too_big:
             body, findings = None, [Finding("body", "", f"is larger than {MAX_BODY} bytes", "lenient")]
@@ -327,18 +327,6 @@ class Engine:
         if findings:
             headers["x-mock-violations"] = _header_text(" | ".join(str(f) for f in findings))
         return Response(content, status_code=answer.status, headers=headers, media_type=answer.media_type)
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    """The request's headers as a dict, decoded once (names are lower case in ASGI); a repeated
-    name keeps its first value, as Starlette's ``Headers.get`` does. Each ``Headers.get`` scans
-    and decodes the whole list: a request looks up about ten."""
-    out: dict[str, str] = {}
-    for name, value in scope["headers"]:  # in the order sent: the journal keeps it
-        key = name.decode("latin-1")
-        if key not in out:
-            out[key] = value.decode("latin-1")
-    return out
 
 
 async def _read(request: Request, headers: Mapping[str, str]) -> tuple[bytes, bool]:

@@ -6,8 +6,9 @@ visibly different images and a viewer can tell one variation from the next.
 
 Rendering a large image takes Pillow a few hundred milliseconds, so the server never does it on
 its event loop: :func:`produce` and :func:`data_uri` render in worker processes
-(:data:`WORKERS`, started in the background at server start or on first use, with a thread
-standing in until they are up) and keep the results in a cache bounded by bytes
+(:data:`WORKERS`, started in the background by the first image too large to render inline, with a
+thread standing in for the second they take to start; a server that never renders one never
+pays their memory) and keep the results in a cache bounded by bytes
 (:data:`CACHE_BYTES`), so an image served again costs a lookup.
 """
 
@@ -18,7 +19,6 @@ import atexit
 import base64
 import hashlib
 import io
-import multiprocessing
 import os
 import random
 import threading
@@ -27,8 +27,6 @@ from collections import OrderedDict
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
-
-from PIL import Image, ImageDraw
 
 Format = Literal["png", "jpeg"]
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg"}
@@ -102,11 +100,6 @@ async def produce(recipe: Recipe) -> bytes:
     return found
 
 
-def start_workers() -> None:
-    """Start the rendering processes now rather than on the first large image (server start)."""
-    _WORKERS.start()
-
-
 def stop_workers() -> None:
     """End the rendering processes now (a ``serve --workers`` process at its end: it dies by the
     SIGTERM uvicorn re-raises, before ``atexit`` would; the next render starts them again)."""
@@ -175,6 +168,8 @@ class _Workers:
     def start(self) -> None:
         with self._lock:
             if self._processes is None:  # made on first use, so importing this module starts nothing
+                import multiprocessing  # with the first large image: most servers never start one
+
                 context = multiprocessing.get_context("spawn")  # no fork of a process with threads
                 self._processes = ProcessPoolExecutor(
                     WORKERS, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
@@ -220,6 +215,8 @@ def _pool() -> Executor:
 
 
 def _render(recipe: Recipe) -> bytes:
+    from PIL import Image, ImageDraw  # imported by the first render, not by every server start
+
     rng = random.Random(recipe.seed * 1009 + recipe.index)
     w, h = recipe.width, recipe.height
     top = tuple(rng.randrange(40, 220) for _ in range(3))

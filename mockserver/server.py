@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import inspect
 import socket
 import struct
@@ -29,7 +30,6 @@ from typing import Any, TypeVar
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from headshot_mock.mockserver import images
 from headshot_mock.mockserver.config import MockConfig, is_loopback
 from headshot_mock.mockserver.faults import WIRE
 
@@ -37,22 +37,34 @@ STARTUP_TIMEOUT = 10.0
 T = TypeVar("T")
 
 
-def serve(
-    app: Any, config: MockConfig, *, sock: socket.socket | None = None, images_too: bool = True
-) -> None:
-    """Serve ``app`` on ``config.host:config.port`` (or on ``sock``, bound already) until
-    SIGINT/SIGTERM (blocks). ``images_too``: start the image rendering processes (a mock's).
+GC_THRESHOLD = (20_000, 20, 20)
+"""The collector's thresholds while serving (CPython's default is 700, 10, 10): a request makes a
+few hundred short-lived containers, so the default collects the youngest generation every
+couple of requests."""
 
+
+def serve(app: Any, config: MockConfig, *, sock: socket.socket | None = None) -> None:
+    """Serve ``app`` on ``config.host:config.port`` (or on ``sock``, bound already) until
+    SIGINT/SIGTERM (blocks).
+
+    The process is the server's own, so it also tunes the garbage collector (:func:`tune_collector`).
     With ``config.workers > 1`` uvicorn's supervisor runs that many processes on one socket, each
     building its own app from ``config`` (:meth:`MockConfig.for_worker`; ``app`` is not served),
-    with the same protocol, timeouts and end of requests at shutdown as one process has."""
+    with the same protocol, timeouts, collector and end of requests at shutdown as one process."""
     if config.workers > 1:
         _serve_workers(config, sock if sock is not None else _bound(config.host, config.port))
         return
-    if images_too:
-        images.start_workers()
+    tune_collector()
     with contextlib.suppress(KeyboardInterrupt):  # SIGINT, re-raised by uvicorn once it has shut down
         _server(app, config, host=config.host, port=config.port).run(sockets=None if sock is None else [sock])
+
+
+def tune_collector() -> None:
+    """What start-up built (specs, validators, routes: most of the heap) is frozen out of every
+    later collection, and the youngest generation is collected less often (:data:`GC_THRESHOLD`)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def _serve_workers(config: MockConfig, sock: socket.socket) -> None:
@@ -264,8 +276,6 @@ class BackgroundServer:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout)
 
     def start(self) -> BackgroundServer:
-        if getattr(getattr(self.app, "state", None), "runtime", None) is not None:  # a mock, not any app
-            images.start_workers()
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not self._server.started:
