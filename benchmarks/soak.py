@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import os
@@ -266,6 +267,15 @@ def build_mix(base: str, hook: str) -> list[Req]:
     ]
 
 
+def warm_up(base: str, mix: list[Req]) -> None:
+    """Each request of the mix once: the image worker processes, which a server starts with its
+    first large image, are running before the fd baseline is taken (their pipes are not a leak)."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for req in mix:
+            with contextlib.suppress(httpx.HTTPError):  # the connection faults of the mix
+                client.request(req.method, req.path, content=req.body or None, headers=dict(req.headers))
+
+
 def lua_script(mix: list[Req], progress: str, target: int) -> str:
     def quote(data: bytes | str) -> str:
         raw = data.encode() if isinstance(data, str) else data
@@ -365,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _wait_listening(port, server)
         mix = build_mix(base, f"http://127.0.0.1:{receiver.port}/hook")
-        time.sleep(1.0)
+        warm_up(base, mix)  # what the server starts on first need (image processes) is started now
+        time.sleep(3.0)
         baseline_fds = open_fds(server.pid)
         progress = Path(tempfile.mkdtemp(prefix="soak-")) / "count"
         script = progress.with_name("mix.lua")
