@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import QueryParams
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from headshot_mock import specs
@@ -330,18 +330,26 @@ class Engine:
 
 
 async def _read(request: Request, headers: Mapping[str, str]) -> tuple[bytes, bool]:
-    """The body, up to :data:`MAX_BODY` bytes; the flag says it was cut."""
+    """The body, up to :data:`MAX_BODY` bytes; the flag says it was cut. Read from the ASGI
+    ``receive`` itself (a body usually arrives in one message; Starlette's ``stream()`` is an async
+    generator around the same loop); a client gone mid-body raises ``ClientDisconnect`` as there."""
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
         return b"", True
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
             return b"", True
         chunks.append(chunk)
-    return b"".join(chunks), False
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks), False
 
 
 def _base_url(request: Request, headers: Mapping[str, str]) -> str:

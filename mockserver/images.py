@@ -19,15 +19,20 @@ import atexit
 import base64
 import hashlib
 import io
+import logging
 import os
 import random
+import sys
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
+log = logging.getLogger("headshot_mock")
 Format = Literal["png", "jpeg"]
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg"}
 MAX_SIDE = 4096
@@ -95,7 +100,12 @@ async def produce(recipe: Recipe) -> bytes:
         if recipe.width * recipe.height <= INLINE_PIXELS:
             found = _render(recipe)
         else:
-            found = await asyncio.get_running_loop().run_in_executor(_pool(), _render, recipe)
+            loop = asyncio.get_running_loop()
+            try:
+                found = await loop.run_in_executor(_pool(), _render, recipe)
+            except BrokenProcessPool as exc:  # a worker could not start or died: threads from now on
+                _WORKERS.broken(exc)
+                found = await loop.run_in_executor(_pool(), _render, recipe)
         _CACHE.put(recipe, found)
     return found
 
@@ -164,18 +174,32 @@ class _Workers:
         self._processes: ProcessPoolExecutor | None = None
         self._threads: ThreadPoolExecutor | None = None
         self._ready = threading.Event()
+        self._threads_only: str | None = None
+        """Why renders stay in threads (None: processes are used once they are up)."""
 
     def start(self) -> None:
         with self._lock:
-            if self._processes is None:  # made on first use, so importing this module starts nothing
-                import multiprocessing  # with the first large image: most servers never start one
+            if self._processes is not None or self._threads_only is not None:
+                return
+            if not _main_reimportable():
+                self._threads_only = "the main script has no __main__ guard"
+                return
+            import multiprocessing  # with the first large image (importing this module starts nothing)
 
-                context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-                self._processes = ProcessPoolExecutor(
-                    WORKERS, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
-                )
-                self._processes.submit(int).add_done_callback(lambda _: self._ready.set())
-                atexit.register(self._processes.shutdown, wait=True, cancel_futures=True)
+            context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+            self._processes = ProcessPoolExecutor(
+                WORKERS, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
+            )
+            self._processes.submit(int).add_done_callback(lambda _: self._ready.set())
+            atexit.register(self._processes.shutdown, wait=True, cancel_futures=True)
+
+    def broken(self, exc: BaseException) -> None:
+        """The processes failed (a worker could not start, or died): render in threads from now on."""
+        with self._lock:
+            if self._threads_only is None:
+                self._threads_only = f"{type(exc).__name__}: {exc}"
+                log.warning("headshot-mock: image worker processes failed (%s); rendering in threads", exc)
+            self._ready.clear()
 
     def stop(self) -> None:
         with self._lock:
@@ -187,7 +211,7 @@ class _Workers:
 
     def executor(self) -> Executor:
         self.start()
-        if self._ready.is_set():
+        if self._ready.is_set() and self._threads_only is None:
             assert self._processes is not None
             return self._processes
         with self._lock:
@@ -197,6 +221,21 @@ class _Workers:
 
 
 _WORKERS = _Workers()
+
+
+def _main_reimportable() -> bool:
+    """Whether a spawned worker may import this program's main module, as multiprocessing's
+    spawn does: a module run with ``-m``, the interpreter without a script, or a script whose
+    top level is guarded by ``if __name__ == "__main__"`` (console scripts are). An unguarded
+    script would run again, top to bottom, in every worker."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or getattr(main, "__spec__", None) is not None or not path:
+        return True
+    try:
+        return "__main__" in Path(path).read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _watch_parent(parent: int) -> None:  # pragma: no cover - runs in the worker process
