@@ -109,7 +109,11 @@ class Link:
     async def _round_trip(connection: AbstractConnection, command: Sequence[Any]) -> Any:
         if not connection.is_connected:
             await connection.connect()
-        await connection.send_packed_command(connection.pack_command(*command), check_health=False)
+        try:
+            packed = _pack(command)  # hiredis's C packer, as PackingConnection, without its type scan
+        except TypeError:
+            packed = connection.pack_command(*command)
+        await connection.send_packed_command(packed, check_health=False)
         return await connection.read_response()
 
     async def aclose(self) -> None:
@@ -119,6 +123,14 @@ class Link:
 
 
 _PLAIN = frozenset({str, bytes, int})
+
+
+def _pack(command: Sequence[Any]) -> bytes:
+    try:
+        import hiredis
+    except ImportError:  # pragma: no cover - hiredis is a dependency; redis-py works without it
+        raise TypeError("no hiredis") from None
+    return bytes(hiredis.pack_command(tuple(command)))
 
 
 def packing_connection() -> type[Any]:

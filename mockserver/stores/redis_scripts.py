@@ -115,18 +115,18 @@ end
 return 1
 """
 
-# KEYS: job hash, index zset, counter, due prefix; ARGV: limit, job prefix, member, the fields (a
-# JSON array of names and JSON texts: one argument packs faster than many), then provider, member,
-# score triples
+# KEYS: job hash, index zset, counter, due prefix; ARGV: limit, job prefix, member, the count of
+# field arguments (names and JSON texts), the fields, then provider, member, score triples
 JOB_CREATE = """
+local n = tonumber(ARGV[4])
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[4])))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + n))
 redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[3])
 while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[1]) do
   local gone = cjson.decode(redis.call('ZPOPMIN', KEYS[2])[1])
   redis.call('DEL', ARGV[2] .. gone[1] .. ':' .. gone[2])
 end
-for i = 5, #ARGV, 3 do redis.call('ZADD', KEYS[4] .. ARGV[i], ARGV[i + 2], ARGV[i + 1]) end
+for i = 5 + n, #ARGV, 3 do redis.call('ZADD', KEYS[4] .. ARGV[i], ARGV[i + 2], ARGV[i + 1]) end
 return 1
 """
 
