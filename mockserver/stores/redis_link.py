@@ -14,8 +14,10 @@ Every other command goes through the client as before.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,19 +41,22 @@ class Script:
 
 
 class Link:
-    """Script calls on connections of its own (at most ``max_connections`` at once)."""
+    """Script calls pipelined on one connection of its own per event loop: each call's command
+    is written in call order (the commands of one loop turn in one write) and a reader task
+    hands the answers, which Redis sends in the same order, to their callers."""
 
-    def __init__(self, client: redis.asyncio.Redis, timeout: float, max_connections: int = 64) -> None:
+    def __init__(self, client: redis.asyncio.Redis, timeout: float) -> None:
         from redis.exceptions import ConnectionError, NoScriptError, ResponseError
+        from redis.exceptions import TimeoutError as RedisTimeout
 
         pool = client.connection_pool
-        self._make = lambda: pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
+        options = {**pool.connection_kwargs, "socket_timeout": None}  # one timeout: the call's
+        self._make: Callable[[], AbstractConnection] = lambda: pool.connection_class(**options)
         self._timeout = timeout
-        self._max = max_connections
-        self._idle: list[AbstractConnection] = []
-        self._slots: asyncio.Semaphore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pipe: _Pipe | None = None
+        self._opening: asyncio.Task[_Pipe] | None = None
         self._lost = ConnectionError
+        self._late = RedisTimeout
         self._no_script = NoScriptError
         self._refused = ResponseError
 
@@ -71,61 +76,124 @@ class Link:
             raise
 
     async def call(self, command: Sequence[Any]) -> Any:
-        """One command, one round trip; a connection that was idle and turns out closed (Redis
-        restarted) is replaced once."""
+        """One command; its answer (an error reply raises), within the timeout."""
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # connections belong to the loop that opened them
-            self._loop, self._idle, self._slots = loop, [], asyncio.Semaphore(self._max)
-        slots = self._slots
-        assert slots is not None
-        async with slots:
-            reused = bool(self._idle)
-            connection = self._idle.pop() if reused else self._make()
-            try:
-                async with asyncio.timeout(self._timeout):
-                    try:
-                        response = await self._round_trip(connection, command)
-                    except self._lost:
-                        if not reused:
-                            raise
-                        await connection.disconnect(nowait=True)
-                        connection = self._make()
-                        response = await self._round_trip(connection, command)
-            except TimeoutError:
-                await connection.disconnect(nowait=True)
-                from redis.exceptions import TimeoutError as RedisTimeout
-
-                raise RedisTimeout(f"Redis did not answer within {self._timeout} s") from None
-            except BaseException as exc:
-                if isinstance(exc, self._refused) and not isinstance(exc, self._lost):
-                    self._idle.append(connection)  # an error reply: the connection is fine
-                else:
-                    await connection.disconnect(nowait=True)
-                raise
-            self._idle.append(connection)
-            return response
-
-    @staticmethod
-    async def _round_trip(connection: AbstractConnection, command: Sequence[Any]) -> Any:
-        if not connection.is_connected:
-            await connection.connect()
+        pipe = self._pipe
+        if pipe is None or pipe.closed or pipe.loop is not loop:
+            pipe = await self._connect(loop)
         try:
-            packed = _pack(command)  # hiredis's C packer, as PackingConnection, without its type scan
+            packed = _pack(command)
         except TypeError:
-            packed = connection.pack_command(*command)
-        await connection.send_packed_command(packed, check_health=False)
-        return await connection.read_response()
+            packed = b"".join(pipe.connection.pack_command(*command))
+        answer = loop.create_future()
+        pipe.waiting.append(answer)
+        if not pipe.out:
+            loop.call_soon(self._write, pipe)
+        pipe.out.append(packed)
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await answer
+        except TimeoutError:
+            error = self._late(f"Redis did not answer within {self._timeout} s")
+            self._close(pipe, error)
+            raise error from None
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Pipe:
+        opening = self._opening
+        if opening is None or opening.done() or opening.get_loop() is not loop:
+            opening = self._opening = loop.create_task(self._open(loop))
+            opening.add_done_callback(lambda task: task.cancelled() or task.exception())
+        return await asyncio.shield(opening)
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Pipe:
+        connection = self._make()
+        await connection.connect()  # bounded by socket_connect_timeout
+        pipe = self._pipe = _Pipe(connection, loop)
+        pipe.reader = loop.create_task(self._read(pipe), name="headshot-mock redis reader")
+        return pipe
+
+    def _write(self, pipe: _Pipe) -> None:
+        out, pipe.out = pipe.out, []
+        if pipe.closed:
+            return
+        writer = getattr(pipe.connection, "_writer", None)  # redis-py's StreamWriter, once connected
+        if writer is None or writer.is_closing():
+            self._close(pipe, self._lost("the connection to Redis closed"))
+            return
+        writer.writelines(out)
+
+    async def _read(self, pipe: _Pipe) -> None:
+        connection = pipe.connection
+        try:
+            while True:
+                error: BaseException | None = None
+                try:
+                    answer = await connection.read_response(disconnect_on_error=False)
+                except self._refused as exc:
+                    if isinstance(exc, self._lost):
+                        raise
+                    error = exc  # an error reply: its caller's, the connection is fine
+                if not pipe.waiting:
+                    raise self._lost("Redis sent an answer nobody asked for")
+                waiter = pipe.waiting.popleft()
+                if not waiter.done():  # a caller that gave up (cancelled, timed out) is skipped
+                    if error is None:
+                        waiter.set_result(answer)
+                    else:
+                        waiter.set_exception(error)
+        except asyncio.CancelledError:
+            self._close(pipe, self._lost("the link to Redis was closed"))
+            raise
+        except BaseException as exc:
+            self._close(
+                pipe, exc if isinstance(exc, self._lost) else self._lost(f"{type(exc).__name__}: {exc}")
+            )
+
+    def _close(self, pipe: _Pipe, error: BaseException) -> None:
+        """Fail every call still waiting on ``pipe`` with ``error``; the next call reconnects."""
+        if pipe.closed:
+            return
+        pipe.closed = True
+        if self._pipe is pipe:
+            self._pipe = None
+        waiting, pipe.waiting = pipe.waiting, deque()
+        for waiter in waiting:
+            if not waiter.done():
+                waiter.set_exception(error)
+        if pipe.reader is not None and pipe.reader is not asyncio.current_task():
+            pipe.reader.cancel()
+        writer = getattr(pipe.connection, "_writer", None)
+        if writer is not None:
+            writer.close()
 
     async def aclose(self) -> None:
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            await connection.disconnect(nowait=True)
+        pipe = self._pipe
+        if pipe is not None and pipe.loop is asyncio.get_running_loop():
+            self._close(pipe, self._lost("the link to Redis was closed"))
+            await pipe.connection.disconnect(nowait=True)
+            if pipe.reader is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pipe.reader
+
+
+@dataclass(slots=True)
+class _Pipe:
+    """One connection and the calls waiting on it, oldest first."""
+
+    connection: AbstractConnection
+    loop: asyncio.AbstractEventLoop
+    waiting: deque[asyncio.Future[Any]] = field(default_factory=deque)
+    out: list[bytes] = field(default_factory=list)
+    """Commands of this loop turn, written together."""
+    reader: asyncio.Task[None] | None = None
+    closed: bool = False
 
 
 _PLAIN = frozenset({str, bytes, int})
 
 
 def _pack(command: Sequence[Any]) -> bytes:
+    """hiredis's C packer (TypeError for what it cannot pack: redis-py packs that)."""
     try:
         import hiredis
     except ImportError:  # pragma: no cover - hiredis is a dependency; redis-py works without it

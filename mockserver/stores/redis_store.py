@@ -171,7 +171,7 @@ class RedisStore:
         pool = self._redis.connection_pool
         if pool.connection_class is redis.asyncio.Connection:  # plain TCP (not TLS, not a socket file)
             pool.connection_class = packing_connection()
-        self._link = Link(self._redis, SOCKET_TIMEOUT, max_connections)
+        self._link = Link(self._redis, SOCKET_TIMEOUT)
         self._openings = Openings()
         self._blocks = Blocks()
         self._batches: dict[tuple[str, ...], Script] = {}
