@@ -107,7 +107,7 @@ class Link:
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Pipe:
         connection = self._make()
-        await connection.connect()  # bounded by socket_connect_timeout
+        await connection.connect()  # type: ignore[no-untyped-call,unused-ignore]  # bounded by socket_connect_timeout
         pipe = self._pipe = _Pipe(connection, loop)
         pipe.reader = loop.create_task(self._read(pipe), name="headshot-mock redis reader")
         return pipe

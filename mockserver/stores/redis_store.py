@@ -422,7 +422,7 @@ class RedisStore:
         self, key: str, changes: Mapping[str, Any], expect: Mapping[str, Any] | None
     ) -> tuple[Record | None, bool]:
         expect = expect or {}
-        args: list[str | int] = [len(expect), *_fields(expect), *_fields(changes)]
+        args: list[str | bytes | int] = [len(expect), *_fields(expect), *_fields(changes)]
         result = await self._run(self._cas, [key], args)
         if not result:
             return None, False
