@@ -172,6 +172,13 @@ class RedisStore:
         if pool.connection_class is redis.asyncio.Connection:  # plain TCP (not TLS, not a socket file)
             pool.connection_class = packing_connection()
         self._link = Link(self._redis, SOCKET_TIMEOUT)
+        k = self._k
+        self._check_keys = [k("rules"), k("defaults"), k("clock"), k("epoch")]
+        self._journal_keys = {
+            ring: [k("journal", ring), k("journal", ring, "bytes"), k("seq")]
+            for ring in ("request", "webhook")
+        }
+        self._file_prefix, self._job_prefix = k("file", ""), k("job", "")
         self._openings = Openings()
         self._blocks = Blocks()
         self._batches: dict[tuple[str, ...], Script] = {}
@@ -253,7 +260,7 @@ class RedisStore:
         results of the writes."""
         writes, held.writes = [*held.writes, *also], []
         if held.assumes and (writes or check_alone):
-            keys = [self._k("rules"), self._k("defaults"), self._k("clock"), self._k("epoch")]
+            keys = self._check_keys
             try:
                 results = await self._send([(lua.CHECK, keys, held.check_args()), *writes])
             except Stale as exc:
@@ -288,7 +295,7 @@ class RedisStore:
         ring = "webhook" if entry.get("kind") == "webhook" else "request"
         data = codec.dumps({k: v for k, v in entry.items() if k != "seq"})
         limit = self.limits.deliveries if ring == "webhook" else self.limits.journal_entries
-        keys = [self._k("journal", ring), self._k("journal", ring, "bytes"), self._k("seq")]
+        keys = self._journal_keys[ring]
         size = len(data) if "seq" not in entry else size_of(entry)  # as MemoryStore counts it
         args: list[Any] = [data, size, limit, self.limits.journal_bytes]
         return int(await self._carry(self._journal_append, keys, args))  # with the request's writes
@@ -338,7 +345,7 @@ class RedisStore:
             if known is not None:  # assumed: the request's first write checks it (redis_held.py)
                 held.opening = (provider, operation, take_rule, known)
                 return known.opening
-        keys = [self._k("rules"), self._k("defaults"), self._k("clock")]
+        keys = self._check_keys[:3]
         args = [provider, operation, "1" if take_rule else "0"]
         if held is not None and (held.writes or held.assumes):
             rule, default, clock = (await self._send_held(held, (lua.OPENING, keys, args)))[-1]
@@ -391,7 +398,7 @@ class RedisStore:
         keys = [self._job(job["provider"], job["id"]), self._k("jobs"), self._k("jobs", "n")]
         keys.append(self._k("due", ""))
         fields = _fields(job)
-        args: list[Any] = [self.limits.jobs, self._k("job", ""), member, len(fields), *fields, *schedule]
+        args: list[Any] = [self.limits.jobs, self._job_prefix, member, len(fields), *fields, *schedule]
         # A job with due work is sent at once: the worker's ticker, woken next, must find it.
         if not due and self._hold(lua.JOB_CREATE, keys, args):
             return
@@ -498,8 +505,8 @@ class RedisStore:
     # files and uploads ----------------------------------------------------------------------------
     @_guarded
     async def file_put(self, token: str, descriptor: Record) -> None:
-        keys = [self._k("file", token), self._k("files"), self._k("files", "n")]
-        args: list[Any] = [self.limits.files, self._k("file", ""), token, "d", _enc(descriptor)]
+        keys = [self._file_prefix + token, self._k("files"), self._k("files", "n")]
+        args: list[Any] = [self.limits.files, self._file_prefix, token, "d", _enc(descriptor)]
         if not self._hold(lua.CAPPED_HSET, keys, args):
             await self._run(self._capped_hset, keys=keys, args=args)
 
