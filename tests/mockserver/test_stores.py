@@ -538,7 +538,7 @@ async def test_what_a_worker_remembers_never_hides_a_change_made_through_another
             rule = {"provider": "modelslab", "operation": "fluxHeadshot", "scenario": "error", "times": 2}
             assert (await cb.post("/__mock/rules", json=rule)).status_code == 201
             assert [await scenario() for _ in range(3)] == ["error", "error", "success"]
-            default = {"provider": "modelslab", "scenario": "error"}
+            default: dict[str, str | None] = {"provider": "modelslab", "scenario": "error"}
             assert (await cb.post("/__mock/defaults", json=default)).status_code == 200
             assert await scenario() == "error"
             default["scenario"] = None
