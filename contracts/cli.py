@@ -196,7 +196,7 @@ def _parser() -> _Parser:
 
     commands.add_parser("providers", help="list the bundled providers and their base URLs")
 
-    from headshot_mock.contracts.verify import DEFAULT_MAX_EXAMPLES, DEFAULT_MAX_REQUESTS
+    from headshot_mock.contracts.verify_settings import DEFAULT_MAX_EXAMPLES, DEFAULT_MAX_REQUESTS
 
     check = commands.add_parser(
         "verify",
@@ -266,7 +266,7 @@ def _proxy_parsers(commands: Any) -> None:
         action="store_true",
         help="answer a request the level rejects with the provider's error, without forwarding it",
     )
-    from headshot_mock.contracts.proxy import DEFAULT_MAX_REQUESTS
+    from headshot_mock.contracts.verify_settings import PROXY_MAX_REQUESTS as DEFAULT_MAX_REQUESTS
 
     proxy.add_argument(
         "--max-requests",
@@ -334,7 +334,7 @@ def _check_scenario(config: MockConfig) -> None:
 def _version() -> str:
     import headshot_mock
 
-    return headshot_mock.__version__
+    return str(headshot_mock.__version__)
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

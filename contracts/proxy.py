@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from headshot_mock import specs
 from headshot_mock.contracts.exchange import check_response
 from headshot_mock.contracts.verify import check_target
+from headshot_mock.contracts.verify_settings import PROXY_MAX_REQUESTS
 from headshot_mock.mockserver import admin, journal
 from headshot_mock.mockserver.config import LEVELS, Level, MockConfig
 from headshot_mock.mockserver.control import Control
@@ -45,7 +46,7 @@ from headshot_mock.mockserver.validation import Finding, is_malformed
 
 __all__ = ["DEFAULT_MAX_REQUESTS", "ProxyStats", "create_proxy"]
 
-DEFAULT_MAX_REQUESTS = 20
+DEFAULT_MAX_REQUESTS = PROXY_MAX_REQUESTS
 """Requests forwarded before the proxy refuses (a real provider bills each one)."""
 _HOP = frozenset(
     {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "accept-encoding", "upgrade"}

@@ -1,4 +1,5 @@
-"""Defaults shared by ``verify``, its runner and its report."""
+"""Defaults shared by ``verify``, its runner and its report, and ``proxy``'s request cap (the CLI
+reads them here, without importing either command)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ PhaseName = Literal["positive", "negative", "stateful"]
 PHASES: tuple[PhaseName, ...] = ("positive", "negative", "stateful")
 DEFAULT_MAX_REQUESTS = 100
 DEFAULT_MAX_EXAMPLES = 10
+PROXY_MAX_REQUESTS = 20
+"""Requests ``proxy`` forwards before it stops (a real upstream bills calls)."""
 DEFAULT_API_KEY = "headshot-mock-verify"
 """Sent when no key is given: the mock accepts any key; a real provider answers 401."""
 DEFAULT_CHECKS: tuple[str, ...] = (

@@ -18,7 +18,6 @@ CLI do) costs nothing until a name is touched.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -55,12 +54,6 @@ if TYPE_CHECKING:
         create_app,
     )
     from headshot_mock.specs import ProviderSpec, SpecError, load, providers
-
-try:
-    __version__ = version("headshot-mock")
-except PackageNotFoundError:  # pragma: no cover - running from a tree that was never installed
-    __version__ = "0+unknown"
-
 
 __all__ = [
     "AdminError",
@@ -108,6 +101,13 @@ def _home(name: str) -> str | None:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read on first use: importlib.metadata costs ~30 ms of a start
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("headshot-mock")
+        except PackageNotFoundError:  # pragma: no cover - a tree that was never installed
+            return "0+unknown"
     home = _home(name) if name in __all__ else None
     if home is None:
         raise AttributeError(f"module 'headshot_mock' has no attribute {name!r}")

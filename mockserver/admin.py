@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -36,6 +35,8 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 @functools.cache
 def document() -> dict[str, Any]:
     """The admin API's own OpenAPI document."""
+    import yaml  # on the first request for it, not at every start
+
     with (Path(__file__).parent / "admin.yaml").open() as fh:
         doc: dict[str, Any] = yaml.safe_load(fh)
     return doc

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from headshot_mock import specs
 from headshot_mock.mockserver.errors import ConfigError
 from headshot_mock.mockserver.targets import AllowList, parse_url
@@ -369,6 +367,8 @@ def _read_file(path: Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"Cannot read config file {str(path)!r}: {exc.strerror}.") from None
+    import yaml  # only for a config file
+
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:

@@ -26,12 +26,21 @@ _STOPPING = "headshot-mock is shutting down"
 
 
 class Deadlines:
-    """The requests in flight of one app, and the body timeout (shared by the app and its server)."""
+    """The requests in flight of one app, and the body timeout (shared by the app and its server).
+
+    Body reads are watched by one sweep timer for the whole server, not a timer each: a request
+    waiting for its body is an entry in :attr:`reading` (its deadline on the loop's clock), and
+    the sweep, a fraction of ``body_timeout`` apart while any read is pending, cancels the reads
+    past theirs. A request whose body is already there costs a dict entry, not a timer."""
 
     def __init__(self, *, body_timeout: float) -> None:
         self.body_timeout = body_timeout
         self.stopping = False
         self.requests: set[asyncio.Task[Any]] = set()
+        self.reading: dict[asyncio.Task[Any], tuple[float, list[str]]] = {}
+        """Reads in progress: the task, the loop time its body is due by, where to say it timed out."""
+        self._sweep_every = min(1.0, body_timeout / 4)
+        self._sweep: asyncio.TimerHandle | None = None
 
     def stop(self) -> int:
         """End every request in flight (server shutdown); returns how many there were."""
@@ -39,6 +48,22 @@ class Deadlines:
         for task in self.requests:
             task.cancel(_STOPPING)
         return len(self.requests)
+
+    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make sure a sweep is scheduled (a read has just been entered in :attr:`reading`)."""
+        if self._sweep is None:
+            self._sweep = loop.call_later(self._sweep_every, self._sweep_reads, loop)
+
+    def _sweep_reads(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweep = None
+        now = loop.time()
+        late = [(task, why) for task, (due, why) in self.reading.items() if due <= now]
+        for task, why in late:
+            del self.reading[task]
+            why.append("body")
+            task.cancel("request body timed out")
+        if self.reading:
+            self.watch(loop)
 
 
 class DeadlinesMiddleware:
@@ -68,14 +93,13 @@ class DeadlinesMiddleware:
             nonlocal body_done
             if body_done or limits.body_timeout <= 0:
                 return await receive()  # type: ignore[no-any-return]
+            loop = asyncio.get_running_loop()
+            limits.reading[task] = (loop.time() + limits.body_timeout, why)
+            limits.watch(loop)
             try:
-                async with asyncio.timeout(limits.body_timeout):
-                    message: Message = await receive()
-            except TimeoutError:
-                why.append("body")
-                task.cancel("request body timed out")
-                await asyncio.sleep(0)  # the cancellation lands here
-                raise  # pragma: no cover - not reached
+                message: Message = await receive()
+            finally:
+                limits.reading.pop(task, None)
             body_done = message.get("type") != "http.request" or not message.get("more_body", False)
             return message
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import QueryParams
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import Scope
 
 from headshot_mock import specs
 from headshot_mock.mockserver import codec, faults, journal
 from headshot_mock.mockserver.config import LEVELS, Level
 from headshot_mock.mockserver.errors import AdminError, StoreUnavailable, UnknownScenario
+from headshot_mock.mockserver.guard import request_headers
 from headshot_mock.mockserver.problems import problem
 from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
 from headshot_mock.mockserver.ratelimits import ANSWER, Limits
@@ -138,7 +138,7 @@ class Engine:
 
     async def _handle(self, request: Request, bound: Bound, started: float) -> Response:
         provider, op, config = bound.provider, bound.op, self.runtime.config
-        headers = _headers(request.scope)
+        headers = request_headers(request.scope)
         raw, too_big = await _read(request, headers)
         if too_big:
             body, findings = None, [Finding("body", "", f"is larger than {MAX_BODY} bytes", "lenient")]
@@ -317,32 +317,31 @@ class Engine:
         return Response(content, status_code=answer.status, headers=headers, media_type=answer.media_type)
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    """The request's headers as a dict, decoded once (names are lower case in ASGI); a repeated
-    name keeps its first value, as Starlette's ``Headers.get`` does. Each ``Headers.get`` scans
-    and decodes the whole list: a request looks up about ten."""
-    out: dict[str, str] = {}
-    for name, value in scope["headers"]:  # in the order sent: the journal keeps it
-        key = name.decode("latin-1")
-        if key not in out:
-            out[key] = value.decode("latin-1")
-    return out
-
-
 async def _read(request: Request, headers: Mapping[str, str]) -> tuple[bytes, bool]:
-    """The body, up to :data:`MAX_BODY` bytes; the flag says it was cut."""
+    """The body, up to :data:`MAX_BODY` bytes; the flag says it was cut. Read from the ASGI
+    ``receive`` itself (a body usually arrives in one message; Starlette's ``stream()`` is an async
+    generator around the same loop); a client gone mid-body raises ``ClientDisconnect`` as there."""
+    if hasattr(request, "_body"):  # run again (stores.Stale): the body its first run read
+        return request._body, False
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
         return b"", True
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
             return b"", True
         chunks.append(chunk)
-    request._body = b"".join(chunks)  # a request run again (stores.Stale) reads it from there
-    return request._body, False
+        if not message.get("more_body", False):
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            request._body = body  # a request run again (stores.Stale) reads it from there
+            return body, False
 
 
 def _base_url(request: Request, headers: Mapping[str, str]) -> str:

@@ -115,7 +115,7 @@ class Guard:
 
     # security ------------------------------------------------------------------------------------
     def _refusal(self, scope: Scope) -> Response | None:
-        headers = _headers(scope)
+        headers = request_headers(scope)
         host = headers.get("host")
         if host is not None and not self._own(_hostname(host), scope):
             return problem(
@@ -189,13 +189,23 @@ class Guard:
             return uuid.uuid4().hex[:12]
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    """The request's headers, lower-cased names, latin-1 (as Starlette reads them); the first of
-    repeated ones."""
-    out: dict[str, str] = {}
-    for name, value in scope.get("headers", ()):
-        out.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-    return out
+_HEADERS = "headshot_mock.headers"
+"""Where the scope keeps its request headers once decoded (the guard reads them first)."""
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers as a dict, decoded once per request (each ``Headers.get`` of
+    Starlette scans and decodes the whole list): lower-cased names, latin-1 values, the first of
+    repeated ones, in the order sent (the journal keeps it). Read it, do not change it."""
+    found: dict[str, str] | None = scope.get(_HEADERS)
+    if found is None:
+        found = {}
+        for name, value in scope.get("headers", ()):
+            key = name.decode("latin-1").lower()
+            if key not in found:
+                found[key] = value.decode("latin-1")
+        scope[_HEADERS] = found
+    return found
 
 
 def _hostname(host: str) -> str:

@@ -6,8 +6,9 @@ visibly different images and a viewer can tell one variation from the next.
 
 Rendering a large image takes Pillow a few hundred milliseconds, so the server never does it on
 its event loop: :func:`produce` and :func:`data_uri` render in worker processes
-(:data:`WORKERS`, started in the background at server start or on first use, with a thread
-standing in until they are up) and keep the results in a cache bounded by bytes
+(:data:`WORKERS`, started in the background by the first image too large to render inline, with a
+thread standing in for the second they take to start; a server that never renders one never
+pays their memory) and keep the results in a cache bounded by bytes
 (:data:`CACHE_BYTES`), so an image served again costs a lookup.
 """
 
@@ -18,18 +19,20 @@ import atexit
 import base64
 import hashlib
 import io
-import multiprocessing
+import logging
 import os
 import random
+import sys
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from PIL import Image, ImageDraw
-
+log = logging.getLogger("headshot_mock")
 Format = Literal["png", "jpeg"]
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg"}
 MAX_SIDE = 4096
@@ -97,14 +100,14 @@ async def produce(recipe: Recipe) -> bytes:
         if recipe.width * recipe.height <= INLINE_PIXELS:
             found = _render(recipe)
         else:
-            found = await asyncio.get_running_loop().run_in_executor(_pool(), _render, recipe)
+            loop = asyncio.get_running_loop()
+            try:
+                found = await loop.run_in_executor(_pool(), _render, recipe)
+            except BrokenProcessPool as exc:  # a worker could not start or died: threads from now on
+                _WORKERS.broken(exc)
+                found = await loop.run_in_executor(_pool(), _render, recipe)
         _CACHE.put(recipe, found)
     return found
-
-
-def start_workers() -> None:
-    """Start the rendering processes now rather than on the first large image (server start)."""
-    _WORKERS.start()
 
 
 async def data_uri(recipe: Recipe) -> str:
@@ -165,20 +168,36 @@ class _Workers:
         self._processes: ProcessPoolExecutor | None = None
         self._threads: ThreadPoolExecutor | None = None
         self._ready = threading.Event()
+        self._threads_only: str | None = None
+        """Why renders stay in threads (None: processes are used once they are up)."""
 
     def start(self) -> None:
         with self._lock:
-            if self._processes is None:  # made on first use, so importing this module starts nothing
-                context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-                self._processes = ProcessPoolExecutor(
-                    WORKERS, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
-                )
-                self._processes.submit(int).add_done_callback(lambda _: self._ready.set())
-                atexit.register(self._processes.shutdown, wait=True, cancel_futures=True)
+            if self._processes is not None or self._threads_only is not None:
+                return
+            if not _main_reimportable():
+                self._threads_only = "the main script has no __main__ guard"
+                return
+            import multiprocessing  # with the first large image (importing this module starts nothing)
+
+            context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+            self._processes = ProcessPoolExecutor(
+                WORKERS, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
+            )
+            self._processes.submit(int).add_done_callback(lambda _: self._ready.set())
+            atexit.register(self._processes.shutdown, wait=True, cancel_futures=True)
+
+    def broken(self, exc: BaseException) -> None:
+        """The processes failed (a worker could not start, or died): render in threads from now on."""
+        with self._lock:
+            if self._threads_only is None:
+                self._threads_only = f"{type(exc).__name__}: {exc}"
+                log.warning("headshot-mock: image worker processes failed (%s); rendering in threads", exc)
+            self._ready.clear()
 
     def executor(self) -> Executor:
         self.start()
-        if self._ready.is_set():
+        if self._ready.is_set() and self._threads_only is None:
             assert self._processes is not None
             return self._processes
         with self._lock:
@@ -188,6 +207,21 @@ class _Workers:
 
 
 _WORKERS = _Workers()
+
+
+def _main_reimportable() -> bool:
+    """Whether a spawned worker may import this program's main module, as multiprocessing's
+    spawn does: a module run with ``-m``, the interpreter without a script, or a script whose
+    top level is guarded by ``if __name__ == "__main__"`` (console scripts are). An unguarded
+    script would run again, top to bottom, in every worker."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or getattr(main, "__spec__", None) is not None or not path:
+        return True
+    try:
+        return "__main__" in Path(path).read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _watch_parent(parent: int) -> None:  # pragma: no cover - runs in the worker process
@@ -206,6 +240,8 @@ def _pool() -> Executor:
 
 
 def _render(recipe: Recipe) -> bytes:
+    from PIL import Image, ImageDraw  # imported by the first render, not by every server start
+
     rng = random.Random(recipe.seed * 1009 + recipe.index)
     w, h = recipe.width, recipe.height
     top = tuple(rng.randrange(40, 220) for _ in range(3))

@@ -91,8 +91,8 @@ class Limits:
         """Count one request of ``credential`` in every window; report where it stands. The queue
         (a scan of the provider's jobs) is looked at only when limits are ``enforce``d."""
         now = await runtime.now()
-        account = runtime.token("rate-account", credential or "", length=12)
         usage = Usage(exceeded=False)
+        account = runtime.token("rate-account", credential or "", length=12) if self.windows else ""
         for window in self.windows:
             start = int(now // window.seconds) * window.seconds
             used = await runtime.number(

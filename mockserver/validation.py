@@ -79,8 +79,10 @@ def dotted(path: Any) -> str:
 def _schema_findings(
     validator: Any, value: Any, location: str, level: Level, secrets: frozenset[str] = frozenset()
 ) -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
     try:
+        if validator.is_valid(value):  # the common case: no error objects built (half the time)
+            return findings
         errors = list(validator.iter_errors(value))
     except ValueError as exc:  # the validator's own recursion limit (deeper than MAX_DEPTH got here)
         return [Finding(location, "", f"cannot be validated: {exc}", "lenient")]

@@ -22,6 +22,9 @@ if [ ! -f "$stamp" ] || [ "$want" != "$have" ]; then
   extras=$(printf '%s' "$want" | paste -sd, -)
   echo "scripts: installing headshot-mock${extras:+[$extras]} into $VENV" >&2
   "$VENV/bin/python" -m pip install -q -e ".${extras:+[$extras]}"
+  # .pyc files now, as a wheel install writes them: where PYTHONDONTWRITEBYTECODE is set, every
+  # start would otherwise compile the package's modules from source (~100 ms).
+  "$VENV/bin/python" -m compileall -q headshot_mock specs mockserver contracts >/dev/null
   rm -f "$VENV"/.installed-*
   printf '%s\n' "$want" > "$stamp"
 fi

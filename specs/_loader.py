@@ -14,13 +14,11 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
-import yaml
 
 from headshot_mock.specs.errors import InvalidSpec, UnknownOperation, UnknownProvider
 
 _HERE = Path(__file__).resolve().parent
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 JSON = dict[str, Any]
 
@@ -110,16 +108,38 @@ class ProviderSpec:
         import jsonschema_rs
 
         text = json.dumps(schema, sort_keys=True, default=str)
-        kept = _VALIDATORS.setdefault(id(self), (self, {}))[1]  # the spec is kept alive with its id
+        _, registry, kept = _VALIDATORS.get(id(self)) or _VALIDATORS.setdefault(
+            id(self), (self, jsonschema_rs.Registry([(self._uri, dict(self.document))]), {})
+        )  # the spec is kept alive with its id
         compiled = kept.get(text)
         if compiled is None:
-            root = {**schema, "components": self.document.get("components", {})}
-            compiled = kept[text] = jsonschema_rs.Draft202012Validator(root, validate_formats=True)
+            compiled = kept[text] = jsonschema_rs.Draft202012Validator(
+                _absolute(schema, self._uri), validate_formats=True, registry=registry
+            )
         return compiled
 
+    @property
+    def _uri(self) -> str:
+        return f"urn:headshot-mock:spec:{id(self)}"
 
-_VALIDATORS: dict[int, tuple[ProviderSpec, dict[str, Any]]] = {}
-"""Compiled validators of each spec (by the spec's id()), by their schema's canonical JSON."""
+
+_VALIDATORS: dict[int, tuple[ProviderSpec, Any, dict[str, Any]]] = {}
+"""Per spec (by its id()): the spec, a ``jsonschema_rs.Registry`` holding its document, and its
+compiled validators by their schema's canonical JSON. The validators share the registry: each
+embedding the spec's components cost ~350 kB and 0.7 ms to compile, against ~45 kB and 0.07 ms."""
+
+
+def _absolute(node: Any, uri: str) -> Any:
+    """``node`` with its local ``$ref`` pointers (``#/components/...``) made to point into the spec
+    document registered as ``uri`` (pointers inside that document resolve there by themselves)."""
+    if isinstance(node, dict):
+        return {
+            k: uri + v if k == "$ref" and isinstance(v, str) and v.startswith("#") else _absolute(v, uri)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_absolute(v, uri) for v in node]
+    return node
 
 
 def resolve(document: Mapping[str, Any], node: Any) -> Any:
@@ -194,7 +214,9 @@ def _parse(path: Path) -> Any:
     cached = path.parent / "__pycache__" / f"{path.stem}.{hashlib.sha256(data).hexdigest()[:20]}.json"
     with contextlib.suppress(OSError, msgspec.DecodeError):
         return msgspec.json.decode(cached.read_bytes())
-    document = yaml.load(data, Loader=_Loader)
+    import yaml  # only without a valid JSON copy
+
+    document = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     with contextlib.suppress(OSError, TypeError, ValueError):
         encoded = msgspec.json.encode(document)
         if msgspec.json.decode(encoded) == document:

@@ -15,11 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import yaml
-
 from headshot_mock.specs.errors import SpecFileError
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read(path: Path) -> Any:
@@ -28,10 +24,12 @@ def read(path: Path) -> Any:
         text = path.read_bytes()
     except OSError as exc:
         raise SpecFileError(path, "", f"cannot be read: {exc.strerror}") from None
+    import yaml  # on first use: a server on the bundled specs never needs it
+
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (ValueError, yaml.YAMLError) as exc:
         kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
         raise SpecFileError(path, "", f"is not valid {kind}: {exc}") from None

@@ -33,6 +33,7 @@ import ast
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import io
 import itertools
 import os
@@ -99,6 +100,8 @@ def test_page(page: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyP
             except Exception as exc:
                 raise AssertionError(f"{_page_id(page)}, block at line {example.line}: {exc}") from exc
         runner.finish()
+    document.namespace.clear()
+    gc.collect()  # the pools go now, under this test's filters, not at the session's end
     if skipped:
         print("skipped:", *skipped, sep="\n  ")
 

@@ -1,7 +1,9 @@
 """The default store: one process, nothing to install, bounded everywhere.
 
-It hands out copies only, and keeps copies of what it is given, so no caller ever holds a live
-record: what works here works against a store that serialises (see ``SerialisingStore``).
+No caller ever holds a live record: journal entries, jobs and file records are kept as their
+compact JSON bytes (as a shared store keeps them: encoding is the copy, and bytes take a fraction
+of the memory of the dicts), everything else as copies, and every read hands out a fresh value.
+What works here works against a store that serialises (see ``SerialisingStore``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from headshot_mock.mockserver.codec import copy as _copy
 from headshot_mock.mockserver.codec import dumps as _dumps
+from headshot_mock.mockserver.codec import loads as _loads
 from headshot_mock.mockserver.errors import StateFull
 from headshot_mock.mockserver.stores.base import Due, Limits, Opening, Record
 
@@ -32,6 +35,10 @@ def size_of(value: Any) -> int:
     except (TypeError, ValueError):
         text = json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
         return len(text.encode("utf-8", "replace"))
+
+
+def _thaw(data: bytes | None) -> Record | None:
+    return None if data is None else _loads(data)
 
 
 class MemoryStore:
@@ -59,13 +66,13 @@ class MemoryStore:
         self.reset_sync()
 
     def reset_sync(self) -> None:
-        self._journal: dict[str, deque[tuple[int, int, Record]]] = {"request": deque(), "webhook": deque()}
+        self._journal: dict[str, deque[tuple[int, bytes]]] = {"request": deque(), "webhook": deque()}
         self._journal_bytes = {"request": 0, "webhook": 0}
         self._seq = itertools.count(1)
         self._rules: list[Record] = []
         self._rule_ids = itertools.count(1)
         self._defaults: dict[str, str] = {}
-        self._jobs: OrderedDict[tuple[str, str], Record] = OrderedDict()
+        self._jobs: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._due: dict[str, dict[str, float]] = {}
         self._heaps: dict[str, list[tuple[float, str]]] = {}
         """Per provider, (at, member) in due order; an entry no longer in ``_due`` is skipped."""
@@ -76,7 +83,7 @@ class MemoryStore:
         self._delivery_keys: dict[str, int] = {}
         self._key_of: dict[int, str] = {}
         self._delivery_ids = itertools.count(1)
-        self._files: OrderedDict[str, Record] = OrderedDict()
+        self._files: OrderedDict[str, bytes] = OrderedDict()
         self._uploads: OrderedDict[str, tuple[bytes, Record, float | None]] = OrderedDict()
         self._upload_bytes = 0
         self._evicted: OrderedDict[str, None] = OrderedDict()
@@ -87,23 +94,22 @@ class MemoryStore:
     # journal ------------------------------------------------------------------------------
     async def journal_append(self, entry: Record) -> int:
         seq = next(self._seq)
-        entry = {**_copy(entry), "seq": seq}
+        data = _dumps({**entry, "seq": seq})
         ring = "webhook" if entry.get("kind") == "webhook" else "request"
-        size = size_of(entry)
         items = self._journal[ring]
-        items.append((seq, size, entry))
-        self._journal_bytes[ring] += size
+        items.append((seq, data))
+        self._journal_bytes[ring] += len(data)
         limit = self.limits.deliveries if ring == "webhook" else self.limits.journal_entries
         while len(items) > 1 and (
             len(items) > limit or self._journal_bytes[ring] > self.limits.journal_bytes
         ):
-            _, dropped, _ = items.popleft()
-            self._journal_bytes[ring] -= dropped
+            _, dropped = items.popleft()
+            self._journal_bytes[ring] -= len(dropped)
         return seq
 
     async def journal_entries(self) -> list[Record]:
         merged = sorted((*self._journal["request"], *self._journal["webhook"]), key=lambda item: item[0])
-        return [_copy(entry) for _, _, entry in merged]
+        return [_loads(data) for _, data in merged]
 
     async def journal_clear(self) -> None:
         for ring in self._journal.values():
@@ -155,20 +161,22 @@ class MemoryStore:
 
     # jobs -----------------------------------------------------------------------------------
     async def job_create(self, job: Record, due: Sequence[Due] = ()) -> None:
-        self._jobs[(job["provider"], job["id"])] = _copy(job)
+        self._jobs[(job["provider"], job["id"])] = _dumps(job)
         while len(self._jobs) > self.limits.jobs:
             self._jobs.popitem(last=False)
         await self.due_add(due)
 
     async def job_get(self, provider: str, job_id: str) -> Record | None:
-        return _copy(self._jobs.get((provider, job_id)))
+        return _thaw(self._jobs.get((provider, job_id)))
 
     async def job_poll(self, provider: str, job_id: str) -> Record | None:
-        job = self._jobs.get((provider, job_id))
+        key = (provider, job_id)
+        job = _thaw(self._jobs.get(key))
         if job is None:
             return None
         job["polls"] += 1
-        return _copy(job)
+        self._jobs[key] = _dumps(job)
+        return job
 
     async def job_update(
         self,
@@ -178,10 +186,14 @@ class MemoryStore:
         *,
         expect: Mapping[str, Any] | None = None,
     ) -> tuple[Record | None, bool]:
-        return _cas(self._jobs.get((provider, job_id)), changes, expect)
+        key = (provider, job_id)
+        job, updated = _cas(_thaw(self._jobs.get(key)), changes, expect)
+        if updated and key in self._jobs:
+            self._jobs[key] = _dumps(job)
+        return job, updated
 
     async def jobs(self, provider: str | None = None) -> list[Record]:
-        return [_copy(job) for (p, _), job in self._jobs.items() if provider in (None, p)]
+        return [_loads(job) for (p, _), job in self._jobs.items() if provider in (None, p)]
 
     # the due index ------------------------------------------------------------------------------
     async def due_add(self, items: Sequence[Due]) -> None:
@@ -247,12 +259,12 @@ class MemoryStore:
 
     # files and uploads ----------------------------------------------------------------------------
     async def file_put(self, token: str, descriptor: Record) -> None:
-        self._files[token] = _copy(descriptor)
+        self._files[token] = _dumps(descriptor)
         while len(self._files) > self.limits.files:
             self._files.popitem(last=False)
 
     async def file_get(self, token: str) -> Record | None:
-        return _copy(self._files.get(token))
+        return _thaw(self._files.get(token))
 
     async def upload_put(self, key: str, data: bytes, meta: Record, *, ttl: float | None = None) -> None:
         old = self._uploads.pop(key, None)

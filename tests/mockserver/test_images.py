@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -79,3 +82,29 @@ def test_the_cache_is_bounded_by_bytes() -> None:
     assert [cache.get(r) is not None for r in recipes] == [False, False, True, True, True]
     cache.put(images.Recipe(2, 0, 8, 8), b"y" * 2000)  # larger than the whole cache: not kept
     assert cache.size == 900
+
+
+UNGUARDED = """
+import httpx
+from headshot_mock import MockSession
+
+print("top level ran")
+with MockSession(live=True) as mock:
+    body = {"key": "k", "prompt": "p", "face_image": "https://e.com/f.jpg"}  # 512 x 512: not inline
+    answer = httpx.post(mock.base_url("modelslab") + "/v6/image_editing/head_shot", json=body).json()
+    image = httpx.get(answer["output"][0])
+    print(image.status_code, image.content[:4] == b"\\x89PNG")
+"""
+
+
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_gets_its_large_images(tmp_path: Path) -> None:
+    """multiprocessing's spawn would run an unguarded script again in each image worker (and the
+    download would fail): such a script renders in threads, once, and gets its image."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["top level ran", "200 True"], done.stderr[-2000:]
