@@ -1,14 +1,15 @@
-"""The Redis store's hot path to Redis: redis-py's connections and reply parser (hiredis),
-without the layers a command otherwise passes through.
+"""The Redis store's hot path to Redis: its scripts, pipelined on one connection per worker.
 
 A script call through the ``redis.asyncio.Redis`` client costs ~130 µs of a worker's CPU on
 loopback, against ~35 for the round trip itself: the pool's checkout takes its lock, checks the
 connection for unread data and records observability counters; the retry wrapper, the
 ``wait_for`` around the write (a task per command) and the timeout around the read add the rest.
-:class:`Link` keeps idle connections of its own (redis-py's ``Connection``, so AUTH, SELECT, TLS
-and socket files work as configured in the URL), sends ``EVALSHA`` with
-``send_packed_command`` and reads with ``read_response``, under one timeout for the round trip.
-Every other command goes through the client as before.
+:class:`Link` instead keeps one connection per event loop — redis-py's own ``Connection``, so
+AUTH, SELECT, TLS and socket files work as the URL says, and its hiredis reply parser — and
+pipelines on it: the commands of one loop turn go out in one write (to the connection's stream
+writer), and one reader task hands each answer, in the order Redis sends them, to its caller.
+A call is bounded by one timeout; a timeout or a lost connection fails every call waiting on it
+(answered 503) and the next call connects again. Every other command goes through the client.
 """
 
 from __future__ import annotations
