@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,9 @@ import httpx
 
 from headshot_mock.contracts.receiver import WebhookReceiver
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests/redis_server.py
+from tests.redis_server import free_port, running
+
 SECONDS = int(os.environ.get("SECONDS_EACH", "8"))
 FLOWS = int(os.environ.get("FLOWS", "400"))
 IDLE_JOBS = int(os.environ.get("IDLE_JOBS", "3000"))
@@ -33,12 +35,6 @@ CONNECTIONS = 16
 PATH = "/modelslab/api/v6/image_editing/flux_headshot"
 BODY = '{"key":"k","prompt":"a professional headshot","face_image":"https://example.com/f.jpg"}'
 CLI = [sys.executable, "-m", "headshot_mock.contracts.cli", "serve"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stop(process: subprocess.Popen[bytes], group: bool = False) -> None:
@@ -53,39 +49,12 @@ def stop(process: subprocess.Popen[bytes], group: bool = False) -> None:
 
 @contextmanager
 def redis_server() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("benchmarks/state.py needs redis-server (apt-get install redis-server)")
-    with tempfile.TemporaryDirectory(prefix="bench-redis-") as directory:
-        port = free_port()
-        process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                directory,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "redis-server did not start"
-                    time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            stop(process)
+    """tests/redis_server.py's launcher (one launcher for the tests and this benchmark)."""
+    try:
+        with running() as server:
+            yield server.url
+    except FileNotFoundError as exc:
+        sys.exit(f"benchmarks/state.py needs redis-server: {exc}")
 
 
 @contextmanager

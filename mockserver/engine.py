@@ -34,6 +34,7 @@ from headshot_mock.mockserver.scenarios import (
     Selection,
     parse_prefer,
 )
+from headshot_mock.mockserver.stores import Stale
 from headshot_mock.mockserver.validation import Finding, RequestValidator, cut, is_malformed
 
 MAX_BODY = 32 * 1024 * 1024
@@ -42,6 +43,8 @@ LEVEL_HEADER = "x-mock-validation"
 VIOLATIONS_HEADER_LIMIT = 2000
 _NO_QUERY = QueryParams()
 """The query of a request without one (most of them): not parsed again each time."""
+STALE_RUNS = 3
+"""Runs of one request at most when a shared store refuses what it assumed (stores.Stale)."""
 MISSING_KEY_ANSWERS = ("missing_key", "unauthorized")
 """The example answering a request without a key: ``missing_key`` where a provider tells the
 two apart (agent.ai: 401 without a token, 403 with a wrong one), else ``unauthorized``."""
@@ -119,13 +122,24 @@ class Engine:
 
     async def handle(self, request: Request, bound: Bound) -> Response:
         started = time.perf_counter()
+        runs = 0
         try:
-            async with self.runtime.store.deferring():  # the request's writes go with its journal entry
-                return await self._handle(request, bound, started)
+            while True:
+                try:
+                    # the request's writes go with its journal entry
+                    async with self.runtime.store.deferring():
+                        return await self._handle(request, bound, started)
+                except Stale:  # a shared store's state moved under it, nothing written: run it again
+                    runs += 1
+                    if runs >= STALE_RUNS:
+                        raise
         except AdminError as exc:
             return problem(exc.status, exc.title, exc.detail)
         except StoreUnavailable as exc:
             return problem(503, "State store unavailable", f"{exc} The mock answers again once it is back.")
+        except Stale:
+            detail = f"The shared state changed under this request {STALE_RUNS} times; send it again."
+            return problem(503, "State store busy", detail)
         # Anything else is the mock's own failure: the outermost guard (guard.py) journals it
         # with an id and answers 500 problem+json.
 
@@ -333,6 +347,8 @@ async def _read(request: Request, headers: Mapping[str, str]) -> tuple[bytes, bo
     """The body, up to :data:`MAX_BODY` bytes; the flag says it was cut. Read from the ASGI
     ``receive`` itself (a body usually arrives in one message; Starlette's ``stream()`` is an async
     generator around the same loop); a client gone mid-body raises ``ClientDisconnect`` as there."""
+    if hasattr(request, "_body"):  # run again (stores.Stale): the body its first run read
+        return request._body, False
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
         return b"", True
@@ -349,7 +365,9 @@ async def _read(request: Request, headers: Mapping[str, str]) -> tuple[bytes, bo
             return b"", True
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks), False
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            request._body = body  # a request run again (stores.Stale) reads it from there
+            return body, False
 
 
 def _base_url(request: Request, headers: Mapping[str, str]) -> str:

@@ -27,6 +27,7 @@ provider (``agentai=...``) or operation (``modelslab.fetchQueued=...``), the mos
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import json
 import math
@@ -154,11 +155,21 @@ class Latency:
         """The rules in force: the store's entries, else the config's."""
         if self._store is None:
             return
-        at = time.monotonic()
-        if self._store.shared and not now and at - self._read_at < LATENCY_REFRESH:
+        if now or not self._store.shared:
+            await self._read()
             return
-        entries = await self._store.latency_get()
+        at = time.monotonic()
+        if at - self._read_at < LATENCY_REFRESH:
+            return
         self._read_at = at
+        # In a context of its own: a shared store sends a request's held-back writes before any
+        # read made in it, and this read is the server's, not the request's (one in 0.25 s).
+        await asyncio.get_running_loop().create_task(self._read(), context=contextvars.Context())
+
+    async def _read(self) -> None:
+        assert self._store is not None
+        entries = await self._store.latency_get()
+        self._read_at = time.monotonic()
         if entries != self._entries:
             self._entries = entries
             self.rules = self.configured if entries is None else tuple(parse_latency(e) for e in entries)

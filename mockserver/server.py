@@ -82,9 +82,20 @@ def _serve_workers(config: MockConfig, sock: socket.socket) -> None:
     )
     if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.36 # pragma: no cover
         Multiprocess(settings, target=uvicorn.Server(settings).run, sockets=[sock]).run()  # type: ignore[call-arg]
-    else:
-        with contextlib.suppress(KeyboardInterrupt):
-            Multiprocess(settings, sockets=[sock]).run()
+        return
+
+    class Supervisor(Multiprocess):
+        def join_all(self) -> None:
+            """Each worker ends within the shutdown timeout (and a little): one that does not is killed."""
+            deadline = time.monotonic() + config.shutdown_timeout + 2.0
+            for worker in self.processes:
+                worker.process.join(max(0.0, deadline - time.monotonic()))
+                if worker.process.exitcode is None:
+                    worker.kill()
+                    worker.process.join()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        Supervisor(settings, sockets=[sock]).run()
 
 
 def _bound(host: str, port: int) -> socket.socket:

@@ -1,6 +1,7 @@
-"""A real ``redis-server`` for the Redis store's tests: a free loopback port, a temporary
-directory, no persistence; stopped by its PID. Tests using it skip, saying how to install it,
-where the binary is missing (CI installs it: .ci/run)."""
+"""A real ``redis-server`` for the Redis store's tests and the state benchmark: a free loopback
+port, a temporary directory, no persistence; stopped by its PID. Tests using it skip, saying how
+to install it, where the binary is missing (CI installs it: .ci/run); ``benchmarks/state.py``
+starts it with :func:`running` (no pytest there)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-import pytest
 
 INSTALL = "install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) to run them"
 
@@ -86,9 +85,10 @@ def _spawn(port: int, directory: str) -> subprocess.Popen[bytes]:
 
 
 @contextmanager
-def redis_server() -> Iterator[RedisServer]:
+def running() -> Iterator[RedisServer]:
+    """A redis-server for the duration (FileNotFoundError when it is not installed)."""
     if shutil.which("redis-server") is None:
-        pytest.skip(f"redis-server is not installed: the Redis store's tests need it; {INSTALL}")
+        raise FileNotFoundError(f"redis-server is not installed; {INSTALL}")
     with tempfile.TemporaryDirectory(prefix="headshot-redis-") as directory:
         port = free_port()
         server = RedisServer(port, _spawn(port, directory), directory)
@@ -96,3 +96,14 @@ def redis_server() -> Iterator[RedisServer]:
             yield server
         finally:
             server.stop()
+
+
+@contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    """:func:`running`, for a test: skips, saying how to install it, where it is missing."""
+    if shutil.which("redis-server") is None:
+        import pytest
+
+        pytest.skip(f"redis-server is not installed: the Redis store's tests need it; {INSTALL}")
+    with running() as server:
+        yield server

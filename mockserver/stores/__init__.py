@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from headshot_mock.mockserver.config import MockConfig
-from headshot_mock.mockserver.stores.base import Due, Limits, Opening, Record, Store
+from headshot_mock.mockserver.stores.base import Due, Limits, Opening, Record, Stale, Store
 from headshot_mock.mockserver.stores.memory import MemoryStore
 from headshot_mock.mockserver.stores.serialising import SerialisingStore
 
@@ -27,6 +27,7 @@ __all__ = [
     "Record",
     "RedisStore",
     "SerialisingStore",
+    "Stale",
     "Store",
     "limits_of",
     "open_store",

@@ -73,6 +73,13 @@ class Opening:
     """As :meth:`Store.clock_offset`."""
 
 
+class Stale(Exception):
+    """What a request assumed without asking a shared store (an opening this worker remembered,
+    ids from a block it drew) no longer holds: raised inside :meth:`Store.deferring` by the call
+    that would have written first, with nothing of the request written. Run the request again:
+    the second run reads what it needs (see ``stores/redis_held.py``)."""
+
+
 class Store(Protocol):
     """The state of one mock: every method is atomic with respect to the others."""
 
@@ -256,7 +263,11 @@ class Store(Protocol):
         items may be held back and sent with that task's next store call (or at the exit, at
         the latest), so a request's writes and its journal entry share one round trip. Every
         other call of the task sees them (they go out first); other tasks see them once the
-        next call or the exit has sent them."""
+        next call or the exit has sent them.
+
+        A shared store may also let the task assume what it read before (its opening, ids
+        drawn in blocks), checked atomically with the task's first write: when that no longer
+        holds, that call raises :class:`Stale` and nothing of the task was written."""
         ...
 
     async def reset(self) -> None:

@@ -174,6 +174,26 @@ def test_two_servers_serve_one_mock(redis_session: RedisServer, prefix: str) -> 
         assert [e["seq"] for e in requests] == sorted(e["seq"] for e in requests)
 
 
+def test_a_server_answering_from_its_remembered_opening_runs_a_call_again_for_a_new_rule(
+    redis_session: RedisServer, prefix: str
+) -> None:
+    """Over real HTTP: a remembers headShot's opening (no rule); a rule queued through b is
+    refused to a's first write, and the call runs again (its body read again) and takes it."""
+    body = {"key": "k", "prompt": "p", "face_image": "https://e.com/f.jpg"}
+    with serve(redis_session, prefix) as a, serve(redis_session, prefix) as b:
+        assert [a.http.post(HEAD_SHOT, json=body).headers["x-mock-scenario"] for _ in range(2)] == [
+            "success",
+            "success",
+        ]
+        rule = {"provider": "modelslab", "scenario": "error", "operation": "headShot", "times": 1}
+        assert b.http.post("/__mock/rules", json=rule).status_code == 201
+        seen = [a.http.post(HEAD_SHOT, json=body) for _ in range(2)]
+        assert [r.headers["x-mock-scenario"] for r in seen] == ["error", "success"]
+        entries = a.http.get("/__mock/journal").json()["entries"]
+        assert len(entries) == 4, "a call run again is journaled once"
+        assert entries[2]["request"]["body"]["prompt"] == "p"
+
+
 def test_a_worker_killed_mid_run_loses_nothing(redis_session: RedisServer, prefix: str) -> None:
     # time scale 0.2: each project is queued 0.4 s, then renders 2.4 s.
     with WebhookReceiver(secret=SECRET) as hooks, serve(redis_session, prefix, "--time-scale", "0.2") as a:

@@ -70,7 +70,13 @@ class Process:
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            pytest.fail("still running 30 s after SIGTERM")
+            tree = subprocess.run(
+                ["ps", "-o", "pid,ppid,stat,etime,args", "--ppid", str(self.proc.pid)],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            pytest.fail(f"still running 30 s after SIGTERM; its children:\n{tree}")
         return time.monotonic() - started
 
     def close(self) -> tuple[str, str]:
