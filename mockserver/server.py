@@ -85,6 +85,12 @@ def _serve_workers(config: MockConfig, sock: socket.socket) -> None:
         return
 
     class Supervisor(Multiprocess):
+        def keep_subprocess_alive(self) -> None:
+            """Not while a signal waits to be handled: the health check pings each worker for up to
+            ``timeout_worker_healthcheck`` (5 s), which a SIGTERM would otherwise wait out."""
+            if not self.signal_queue:
+                super().keep_subprocess_alive()
+
         def join_all(self) -> None:
             """Each worker ends within the shutdown timeout (and a little): one that does not is killed."""
             deadline = time.monotonic() + config.shutdown_timeout + 2.0
