@@ -155,9 +155,11 @@ class Latency:
         """The rules in force: the store's entries, else the config's."""
         if self._store is None:
             return
-        if now or not self._store.shared:
+        if now:
             await self._read()
             return
+        if not self._store.shared:
+            return  # only this process writes it, and refreshes when it does (Control)
         at = time.monotonic()
         if at - self._read_at < LATENCY_REFRESH:
             return
