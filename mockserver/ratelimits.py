@@ -89,9 +89,12 @@ class Limits:
 
     async def take(self, runtime: Runtime, credential: str | None, *, enforce: bool) -> Usage:
         """Count one request of ``credential`` in every window; report where it stands. The queue
-        (a scan of the provider's jobs) is looked at only when limits are ``enforce``d."""
-        now = await runtime.now()
+        (a scan of the provider's jobs) is looked at only when limits are ``enforce``d. The clock
+        is read only when a window or the queue needs it (with a shared store it is a round trip)."""
         usage = Usage(exceeded=False)
+        if not self.windows and not (self.queued is not None and enforce):
+            return usage
+        now = await runtime.now()
         account = runtime.token("rate-account", credential or "", length=12) if self.windows else ""
         for window in self.windows:
             start = int(now // window.seconds) * window.seconds

@@ -350,6 +350,34 @@ async def test_an_unreachable_redis_is_unavailable_not_a_hang() -> None:
     await store.close()
 
 
+@pytest.mark.redis
+async def test_a_redis_that_stops_answering_is_unavailable_within_the_timeout() -> None:
+    """A Redis that accepts but does not answer (SIGSTOP: a stuck or swamped server), for a store
+    already connected and for one connecting: each call fails within the timeout and an eighth,
+    and both work again once Redis answers."""
+    import os
+    import signal
+
+    from headshot_mock.mockserver.stores.redis_store import SOCKET_TIMEOUT
+    from tests.redis_server import redis_server
+
+    with redis_server() as server:
+        connected, fresh = RedisStore(server.url), RedisStore(server.url)
+        await connected.journal_append({"x": 1})
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            for store in (connected, fresh):
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable, match="is unavailable"):
+                    await store.journal_append({"x": 2})
+                assert time.monotonic() - started < SOCKET_TIMEOUT * 1.125 + 0.5
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        for store in (connected, fresh):
+            assert await store.journal_append({"x": 3}) > 0
+            await store.close()
+
+
 async def test_a_whole_mock_runs_on_each_store(store: Store) -> None:
     """Jobs, polls, a finish, webhooks with a retry, idle: the app through HTTP, on this store."""
     import httpx
@@ -492,13 +520,13 @@ async def test_a_generation_costs_one_round_trip_on_redis(redis_session: Any) ->
 
     store = RedisStore(redis_session.url, prefix=f"trips-{uuid.uuid4().hex[:8]}")
     app = create_app(config=MockConfig(time_scale=0), store=store)
-    sent, ours = 0, asyncio.current_task()
+    sent, ours = 0, None  # the task the counted request runs in (not the ticker)
     original = Connection.send_packed_command
     link_call = store._link.call
 
     async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
         nonlocal sent
-        sent += asyncio.current_task() is ours  # the request runs in this task (not the ticker)
+        sent += asyncio.current_task() is ours
         await original(self, command, check_health)
 
     async def counting_link(command: Any) -> Any:  # the hot path's scripts (redis_link.py)
@@ -516,8 +544,9 @@ async def test_a_generation_costs_one_round_trip_on_redis(redis_session: Any) ->
             assert (await c.post(path, json=body)).status_code == 200  # scripts loaded, pool warm
             Connection.send_packed_command = counting  # type: ignore[method-assign,assignment,unused-ignore]
             store._link.call = counting_link  # type: ignore[method-assign]
-            try:
-                answer = await c.post(path, json=body)
+            try:  # a task of its own, as each request on a served mock: nothing carried over
+                ours = asyncio.ensure_future(c.post(path, json=body))
+                answer = await ours
             finally:
                 Connection.send_packed_command = original  # type: ignore[method-assign]
                 store._link.call = link_call  # type: ignore[method-assign]
