@@ -148,10 +148,11 @@ class _Protocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            # uvloop leaves Nagle's algorithm on, and an answer goes out in two writes (headers,
-            # then body): the body waited for the client's delayed ACK, ~40 ms on every answer.
+            # uvloop leaves Nagle's algorithm on: a write after an unacknowledged one waited for
+            # the client's delayed ACK, ~40 ms. Off, each write is a segment of its own, so the
+            # writes of one answer are joined (_Joined).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
+        super().connection_made(_Joined(transport, self.loop))  # type: ignore[arg-type]
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -170,6 +171,7 @@ class _Protocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
+        self.transport.flush()  # type: ignore[attr-defined]  # the answer goes out now, in one write
         super().on_response_complete()
         if not self.transport.is_closing() and not self.pipeline:
             self._arm()
@@ -207,6 +209,48 @@ class _Protocol(HttpToolsProtocol):
         how()
         with contextlib.suppress(TimeoutError):  # uvicorn then knows the client is gone, logs nothing
             await asyncio.wait_for(self._lost.wait(), 1.0)
+
+
+class _Joined:
+    """A connection's transport whose writes of one loop turn go out as one: uvicorn writes an
+    answer's status line and headers, then its body, and each write is a syscall and (without
+    Nagle's algorithm) a TCP segment of its own. Held writes go out when the answer is complete
+    (:meth:`_Protocol.on_response_complete`), at the end of the loop turn (a streamed answer), or
+    before the connection closes; everything else is the transport's own."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if not held:
+            return
+        self._held = []
+        if self._transport.is_closing():
+            return
+        if len(held) == 1:
+            self._transport.write(held[0])
+        else:
+            self._transport.writelines(held)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _server(app: Any, config: MockConfig | None, *, host: str, port: int, lifespan: str = "auto") -> _Server:

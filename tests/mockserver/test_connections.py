@@ -1,18 +1,25 @@
 """Connections of the served mock (``serve``, ``BackgroundServer``, each worker, ``proxy``: one
-protocol class): answers are not held back by Nagle's algorithm.
+protocol class): answers are not held back by Nagle's algorithm, and each goes out in one write.
 
-An answer goes out in two writes (headers, then body). With Nagle's algorithm on, the body
-waits for the client's ACK of the headers, which the client delays (~40 ms on Linux): every
-answer of a live mock took ~44 ms on loopback instead of ~2.
+uvicorn writes an answer in two (headers, then body). With Nagle's algorithm on, the body
+waited for the client's ACK of the headers, which the client delays (~40 ms on Linux): every
+answer of a live mock took ~44 ms on loopback instead of ~2. With it off, each write was a TCP
+segment and a syscall of its own; the writes of an answer are now joined, and a streamed answer
+still sends its headers at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import struct
+import sys
+import time
 from typing import Any
 
 import httpx
+import pytest
 
 from headshot_mock.mockserver import BackgroundServer
 from headshot_mock.mockserver.faults import WIRE
@@ -37,3 +44,54 @@ def test_served_connections_turn_nagle_off() -> None:
             client.post(server.url, content=b"{}").json() for _ in range(3)
         ]  # one keep-alive connection
     assert answers == [{"nodelay": 1}] * 3
+
+
+async def _small(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """One whole answer of ``_small`` (its headers and its 2-byte body) from ``sock``."""
+    data = b""
+    while not (b"\r\n\r\n" in data and len(data.partition(b"\r\n\r\n")[2]) >= 2):
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    return data
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="counts segments with Linux's TCP_INFO")
+def test_an_answer_is_one_tcp_segment() -> None:
+    """Counted by the client's kernel: tcp_info's ``tcpi_data_segs_in`` (Linux 4.6+, at byte
+    152) is the segments that carried data to this socket."""
+    with BackgroundServer(_small) as server, socket.create_connection(("127.0.0.1", server.port)) as sock:
+        for _ in range(5):
+            sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            assert _answer(sock).startswith(b"HTTP/1.1 200")
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    (data_segments_in,) = struct.unpack_from("I", info, 152)
+    assert data_segments_in == 5, f"{data_segments_in} segments for 5 answers"
+
+
+async def _streamed(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await asyncio.sleep(1.0)
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_a_streamed_answer_sends_its_headers_at_once() -> None:
+    with BackgroundServer(_streamed) as server, socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        sock.settimeout(0.6)
+        started = time.monotonic()
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert head.endswith(b"\r\n\r\n"), "the headers, and nothing of the body yet"
+        assert time.monotonic() - started < 0.6, "the headers waited for the body"
+        sock.settimeout(5)
+        assert sock.recv(65536) == b"ok"
