@@ -53,7 +53,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> _Parser:
     parser = _Parser(prog=PROG, description="Offline doubles of AI-headshot provider APIs.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="serve the mock providers over HTTP")
@@ -335,6 +335,17 @@ def _version() -> str:
     import headshot_mock
 
     return str(headshot_mock.__version__)
+
+
+class _Version(argparse.Action):
+    """``--version``, reading the version only when asked (importlib.metadata costs ~15 ms of
+    every start otherwise)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        parser.exit(message=f"{PROG} {_version()}\n")
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
