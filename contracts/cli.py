@@ -345,7 +345,8 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
-        parser.exit(message=f"{PROG} {_version()}\n")
+        print(f"{PROG} {_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
