@@ -24,7 +24,16 @@ import asyncio
 import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -306,12 +315,41 @@ class RedisStore:
     async def journal_entries(
         self, *, where: Callable[[Record], bool] | None = None, newest: int | None = None
     ) -> list[Record]:
-        entries = await self._journal_all()
-        if where is not None:
-            entries = [e for e in entries if where(e)]
-        if newest is not None:
-            entries = entries[len(entries) - newest :] if newest > 0 else []
-        return entries
+        if newest is None:
+            entries = await self._journal_all()
+            return entries if where is None else [e for e in entries if where(e)]
+        found: list[Record] = []
+        if newest <= 0:
+            return found
+        # The newest first, page by page from both rings merged by seq, until enough match: the
+        # admin API's `?limit=5` reads a page, not the whole journal (as MemoryStore decodes
+        # only what it returns). Each ring is in seq order: its entries are numbered and added
+        # in one script.
+        rings = [self._newest_first(ring, page=max(16, min(newest, 500))) for ring in ("request", "webhook")]
+        heads = [await anext(ring, None) for ring in rings]
+        while len(found) < newest:
+            live = [i for i, head in enumerate(heads) if head is not None]
+            if not live:
+                break
+            i = max(live, key=lambda k: int(heads[k]["seq"]))  # type: ignore[index]
+            entry, heads[i] = heads[i], await anext(rings[i], None)
+            if entry is not None and (where is None or where(entry)):
+                found.append(entry)
+        for ring in rings:
+            await ring.aclose()
+        found.reverse()
+        return found
+
+    async def _newest_first(self, ring: str, *, page: int) -> AsyncGenerator[Record, None]:
+        """One ring's entries, the newest first, read ``page`` at a time."""
+        key, start = self._k("journal", ring), "+"
+        while True:
+            chunk = await _ready(self._redis.xrevrange(key, max=start, min="-", count=page))
+            for _, fields in chunk:
+                yield {**codec.loads(fields[b"d"]), "seq": int(fields[b"s"])}
+            if len(chunk) < page:
+                return
+            start = "(" + chunk[-1][0].decode()  # exclusive: the entries before the last one read
 
     async def _journal_all(self) -> list[Record]:
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -4,9 +4,10 @@ and RedisStore against a real redis-server. Every test runs on each."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from headshot_mock.mockserver.stores import (
     Limits,
     MemoryStore,
     Opening,
+    Record,
     RedisStore,
     SerialisingStore,
     Store,
@@ -35,20 +37,36 @@ SMALL = Limits(
 )
 
 
-@pytest.fixture(params=["memory", "serialising", pytest.param("redis", marks=pytest.mark.redis)])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+STORES = ["memory", "serialising", pytest.param("redis", marks=pytest.mark.redis)]
+
+
+@contextlib.asynccontextmanager
+async def _opened(request: pytest.FixtureRequest, limits: Limits) -> AsyncIterator[Store]:
     if request.param == "memory":
-        yield MemoryStore(limits=SMALL)
+        yield MemoryStore(limits=limits)
     elif request.param == "serialising":
-        yield SerialisingStore(limits=SMALL)
+        yield SerialisingStore(limits=limits)
     else:
         server = request.getfixturevalue("redis_session")
-        redis = RedisStore(server.url, prefix=f"test-{uuid.uuid4().hex[:8]}", limits=SMALL)
+        redis = RedisStore(server.url, prefix=f"test-{uuid.uuid4().hex[:8]}", limits=limits)
         try:
             yield redis
         finally:
             await redis.reset()
             await redis.close()
+
+
+@pytest.fixture(params=STORES)
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    async with _opened(request, SMALL) as opened:
+        yield opened
+
+
+@pytest.fixture(params=STORES)
+async def roomy_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """Each store with the default limits (a journal of 1,000 entries)."""
+    async with _opened(request, Limits()) as opened:
+        yield opened
 
 
 def job(job_id: str, provider: str = "modelslab", **extra: Any) -> dict[str, Any]:
@@ -108,6 +126,30 @@ async def test_journal_reads_the_newest_matching_entries_oldest_first(store: Sto
     assert await store.journal_entries(newest=0) == []
     odd[0]["n"] = 99  # a copy: the journal keeps its own
     assert [e["n"] for e in await store.journal_entries()] == [1, 2, 3, 4, 5]
+
+
+async def test_the_newest_entries_are_the_same_read_whole_or_page_by_page(roomy_store: Store) -> None:
+    """Redis reads ``newest=`` page by page from both rings (16 entries a page at the least):
+    what it returns is what filtering the whole journal gives, across pages and rings."""
+    store = roomy_store
+    for n in range(1, 121):
+        kind = {"kind": "webhook"} if n % 3 == 0 else {}
+        await store.journal_append({"n": n, **kind})
+    whole = await store.journal_entries()
+    assert len(whole) == 120
+    cases: list[tuple[int, Callable[[Record], bool]]] = [
+        (5, lambda e: e["n"] % 7 == 0),
+        (40, lambda e: e["n"] % 2 == 0),
+        (1, lambda e: e["n"] == 119),
+        (200, lambda e: True),
+        (3, lambda e: e["n"] == 500),  # nothing matches: every page is read
+        (16, lambda e: e["n"] <= 40),  # only the oldest match: the pages' boundaries are crossed
+        (30, lambda e: True),
+    ]
+    for i, (newest, wanted) in enumerate(cases):
+        expected = [e for e in whole if wanted(e)][-newest:]
+        assert await store.journal_entries(where=wanted, newest=newest) == expected, i
+    assert [e["n"] for e in await store.journal_entries(newest=3)] == [118, 119, 120]
 
 
 async def test_journal_is_bounded_by_bytes(store: Store) -> None:
