@@ -129,7 +129,7 @@ def create_proxy(
     for op in spec.operations:
         bound = Bound.build(plugin, op, "")
         routes.append(Route(f"{op.base_path}{op.path}", forward.endpoint(bound), methods=[op.method]))
-    routes += admin.routes(engine, Control(engine), {spec.id: ""})
+    routes += admin.routes(engine, Control(engine), {spec.id: ""}, forwarding=True)
 
     deadlines = Deadlines(body_timeout=config.body_timeout)  # served as `serve` is: SIGTERM ends all
     app = Starlette(routes=routes, middleware=[Middleware(DeadlinesMiddleware, deadlines=deadlines)])
@@ -199,6 +199,7 @@ class _Forwarder:
             detail = f"The proxy forwarded its budget of {self.stats.max_requests} requests (--max-requests)."
             return problem(429, "Request budget spent", detail)
         else:
+            await self.engine.latency.wait(spec.id, op.operation_id)  # PUT /__mock/latency: a slower upstream
             sent = {k: v for k, v in headers.items() if k.lower() not in _HOP}
             try:  # one client per call: the budget is small, and nothing outlives the request
                 async with httpx.AsyncClient(timeout=60.0, follow_redirects=False) as client:

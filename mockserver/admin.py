@@ -42,7 +42,23 @@ def document() -> dict[str, Any]:
     return doc
 
 
-def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[Route]:
+FORWARDED = {
+    ("/rules", "POST"): "a rule chooses the scenario of a mocked answer",
+    ("/defaults", "POST"): "a default scenario chooses mocked answers",
+    ("/jobs/{provider}/{job_id}/finish", "POST"): "the upstream runs its own jobs",
+    ("/clock", "POST"): "the mock clock drives mocked jobs and held scenarios",
+    ("/webhooks/endpoints", "POST"): "the upstream sends its own webhooks",
+}
+"""What a proxy (``headshot-mock proxy``) refuses with 409, and why: it forwards every call to its
+upstream, so nothing these writes set would ever apply. Reads answer (empty), and latency
+applies (it delays the forwarding)."""
+
+
+def routes(
+    engine: Engine, control: Control, mounts: Mapping[str, str], *, forwarding: bool = False
+) -> list[Route]:
+    """The admin API. ``forwarding``: for a proxy, whose writes in :data:`FORWARDED` answer 409."""
+
     def guarded(fn: Endpoint) -> Endpoint:
         @functools.wraps(fn)
         async def endpoint(request: Request) -> Response:
@@ -230,7 +246,29 @@ def routes(engine: Engine, control: Control, mounts: Mapping[str, str]) -> list[
         ("/openapi.json", openapi, ["GET"]),
         *page.table(engine, control, document),
     ]
+    if forwarding:  # a proxy: the writes it could never apply say so instead
+        table = [
+            (
+                path,
+                _refused(path, method, FORWARDED[path, method]) if (path, method) in FORWARDED else fn,
+                [method],
+            )
+            for path, fn, methods in table
+            for method in methods
+        ]
     return _merge(table, guarded)
+
+
+def _refused(path: str, method: str, why: str) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        detail = (
+            f"{method} {PREFIX}{path} does nothing on a proxy: it forwards every call to its upstream "
+            f"and {why}. Use `headshot-mock serve` to mock answers; the proxy's journal, health, "
+            "latency and page work as on the mock."
+        )
+        return problem(409, "Not on a proxy", detail)
+
+    return endpoint
 
 
 def _docs(spec: specs.ProviderSpec) -> dict[str, list[str]]:

@@ -327,10 +327,14 @@ def parse_latency(text: str) -> LatencyRule:
         raise ConfigError(f"Latency {text!r}: LOW must not be above HIGH.")
     if operation and not provider:
         raise ConfigError(f"Latency {text!r}: an operation needs its provider (PROVIDER.OPERATION=...).")
-    if provider and provider not in specs.providers():
-        raise ConfigError(
-            f"Latency {text!r}: unknown provider {provider!r}.{did_you_mean(provider, specs.providers())}"
-        )
+    if provider:
+        from headshot_mock.specs import document  # your own specs (--spec), registered as loaded
+
+        providers = (*specs.providers(), *document.registered_ids())
+        if provider not in providers:
+            raise ConfigError(
+                f"Latency {text!r}: unknown provider {provider!r}.{did_you_mean(provider, providers)}"
+            )
     if operation:
         known = [op.operation_id for op in specs.load(provider).operations]
         if operation not in known:

@@ -112,6 +112,42 @@ def test_violations_on_both_sides_are_reported_and_journaled(upstream: Any) -> N
     assert "listPortraits: 1 response(s) broke the spec" in summary
 
 
+def test_a_proxy_refuses_the_admin_writes_it_could_not_apply_and_delays_by_latency(upstream: Any) -> None:
+    """A proxy forwards every call: a rule, a default scenario, a job finish, a clock move or a
+    webhook endpoint would never apply, so each is a 409 saying so (reads still answer). Latency
+    does apply: it delays the forwarding, a slower upstream."""
+    server, calls = upstream
+    proxy = _proxy(server)
+    spec_id = next(iter(proxy.state.engine.providers))
+    with BackgroundServer(proxy) as front:
+        admin = f"{front.url}/__mock"
+        rule = {"provider": spec_id, "scenario": "success", "times": 1}
+        refused = httpx.post(f"{admin}/rules", json=rule)
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "does nothing on a proxy" in refused.json()["detail"]
+        assert "headshot-mock serve" in refused.json()["detail"]
+        for path, body in (
+            ("/defaults", {"provider": spec_id, "scenario": "success"}),
+            ("/clock", {"advance": 5}),
+        ):
+            assert httpx.post(f"{admin}{path}", json=body).status_code == 409, path
+        assert httpx.get(f"{admin}/rules").json() == {"rules": []}
+        delay = httpx.put(f"{admin}/latency", json={"latency": [f"{spec_id}=fixed:0.4"]})
+        assert delay.status_code == 200, delay.text
+        started = time.monotonic()
+        assert (
+            httpx.post(f"{front.url}/v1/portraits", json=GOOD, headers={"x-api-key": SECRET}).status_code
+            == 201
+        )
+        assert time.monotonic() - started >= 0.4, "the latency delayed the forwarding"
+        assert httpx.delete(f"{admin}/latency").status_code == 204
+        started = time.monotonic()
+        httpx.post(f"{front.url}/v1/portraits", json=GOOD, headers={"x-api-key": SECRET})
+        assert time.monotonic() - started < 0.4
+    assert calls == ["POST /v1/portraits", "POST /v1/portraits"]
+
+
 def test_errors_answers_a_bad_request_without_forwarding(upstream: Any) -> None:
     server, calls = upstream
     with BackgroundServer(_proxy(server, errors=True)) as front:

@@ -4,6 +4,7 @@ are refused at start with what to write instead."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -84,3 +85,16 @@ def test_bad_latency_entries_are_refused(entry: str, needle: str) -> None:
 def test_latency_from_the_environment_is_split_on_semicolons() -> None:
     config = MockConfig.load(environ={"HEADSHOT_MOCK_LATENCY": "uniform:0.1,0.2; agentai=fixed:1"})
     assert config.latency == ("uniform:0.1,0.2", "agentai=fixed:1")
+
+
+def test_your_own_spec_takes_latency_by_its_id_and_operations() -> None:
+    """`serve --spec studio.yaml --latency studio.createPortrait=fixed:1` (it was refused as an
+    unknown provider: only the bundled ids were known)."""
+    studio = str(Path(__file__).resolve().parents[1] / "fixtures" / "openapi" / "own" / "studio.yaml")
+    config = MockConfig(specs=(studio,), latency=("studio=fixed:0.1", "studio.createPortrait=fixed:1"))
+    assert [(r.provider, r.operation) for r in config.latency_rules] == [
+        ("studio", None),
+        ("studio", "createPortrait"),
+    ]
+    with pytest.raises(ConfigError, match=r"studio has no operation 'createPortrai'\. Did you mean"):
+        MockConfig(specs=(studio,), latency=("studio.createPortrai=fixed:1",))
