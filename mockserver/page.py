@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.resources
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -30,6 +30,7 @@ from headshot_mock.mockserver.control import Control
 from headshot_mock.mockserver.engine import Engine
 from headshot_mock.mockserver.errors import AdminError
 from headshot_mock.mockserver.store import Record
+from headshot_mock.mockserver.validation import cut
 
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 MAX_WAIT = 10.0
@@ -138,37 +139,32 @@ def table(engine: Engine, control: Control, document: Callable[[], dict[str, Any
         return Response(asset(name), media_type=ASSETS[name], headers=SECURITY_HEADERS)
 
     async def summaries(request: Request) -> Response:
-        after = _number(request.query_params.get("after"), "after", whole=True) or 0
+        after = int(_number(request.query_params.get("after"), "after", whole=True) or 0)
         wait = _number(request.query_params.get("wait"), "wait", whole=False) or 0.0
         limit = _number(request.query_params.get("limit"), "limit", whole=True)
         if wait > MAX_WAIT:
             raise AdminError(400, "Bad wait", f"wait must be at most {MAX_WAIT:g} seconds, got {wait:g}.")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        while True:
-            seen = {"count": 0, "last": 0}  # of the whole journal, while only newer entries are copied
-
-            def newer(entry: Mapping[str, Any], seen: dict[str, int] = seen) -> bool:
-                seq = int(entry["seq"])
-                seen["count"] += 1
-                seen["last"] = max(seen["last"], seq)
-                return seq > after
-
-            entries = await engine.runtime.store.journal_entries(where=newer)
-            last = seen["last"]
+        store = engine.runtime.store
+        while True:  # each look reads only what is newer than `after` (and the newest entry)
+            entries = await store.journal_entries(after=after, newest=None if limit is None else int(limit))
+            newest = entries[-1:] or await store.journal_entries(newest=1)
+            last = int(newest[0]["seq"]) if newest else 0
             if entries or last < after or loop.time() >= deadline:
                 break
             if await request.is_disconnected():
                 break
             await asyncio.sleep(POLL)
-        if limit is not None:
-            entries = entries[len(entries) - int(limit) :] if limit else []
         fresh = [summary(e) for e in entries]
-        return JSONResponse({"summaries": fresh, "last_seq": last, "count": seen["count"]})
+        return JSONResponse({"summaries": fresh, "last_seq": last, "count": await store.journal_count()})
 
     async def entry(request: Request) -> Response:
-        seq = request.path_params["seq"]
-        found = await engine.runtime.store.journal_entries(where=lambda e: e.get("seq") == seq, newest=1)
+        seq = _number(request.path_params["seq"], "seq", whole=True)
+        if seq is None:
+            raise AdminError(400, "Bad seq", "seq must be a whole number >= 1 (a call's X-Mock-Request-Id).")
+        store = engine.runtime.store  # read from the newest down to `seq`, no further
+        found = await store.journal_entries(where=lambda e: e.get("seq") == seq, newest=1, after=int(seq) - 1)
         if not found:
             raise AdminError(
                 404, "Unknown journal entry", f"no entry {seq} in the journal (it keeps the last ones only)."
@@ -190,7 +186,7 @@ def table(engine: Engine, control: Control, document: Callable[[], dict[str, Any
         ("/", index, ["GET"]),
         ("/web/{name}", web_asset, ["GET"]),
         ("/journal/summaries", summaries, ["GET"]),
-        ("/journal/{seq:int}", entry, ["GET"]),
+        ("/journal/{seq}", entry, ["GET"]),
         ("/webhooks/deliveries/{delivery_id:int}/signature", signature, ["GET"]),
     ]
 
@@ -244,7 +240,9 @@ def _number(value: str | None, name: str, *, whole: bool) -> float | None:
     if value is None or value == "":
         return None
     ok = value.isascii() and (value.isdigit() if whole else value.replace(".", "", 1).isdigit())
-    if not ok:
+    if not ok or len(value) > 18:  # int() refuses 4,300 digits and more: a 400, never a 500
         kind = "a whole number >= 0" if whole else "a number of seconds >= 0"
-        raise AdminError(400, f"Bad {name}", f"{name} must be {kind}, got {value!r}.")
+        raise AdminError(
+            400, f"Bad {name}", f"{name} must be {kind} of at most 18 digits, got {cut(value)!r}."
+        )
     return int(value) if whole else float(value)

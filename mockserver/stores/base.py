@@ -93,11 +93,20 @@ class Store(Protocol):
         ...
 
     async def journal_entries(
-        self, *, where: Callable[[Record], bool] | None = None, newest: int | None = None
+        self,
+        *,
+        where: Callable[[Record], bool] | None = None,
+        newest: int | None = None,
+        after: int = 0,
     ) -> list[Record]:
         """Oldest first (by ``seq``); only those ``where`` accepts (it reads an entry, never
-        changes it), and of those only the ``newest`` last ones. A store copies what it returns,
-        not what it skips: reading the last five of a full journal costs five copies."""
+        changes it), and of those only the ``newest`` last ones; only those numbered above
+        ``after``. A store copies what it returns, not what it skips: reading the last five of a
+        full journal costs five copies, and what is not above ``after`` is not read at all."""
+        ...
+
+    async def journal_count(self) -> int:
+        """The entries the journal holds (request entries and webhook attempts)."""
         ...
 
     async def journal_clear(self) -> None: ...

@@ -109,13 +109,19 @@ class MemoryStore:
         return seq
 
     async def journal_entries(
-        self, *, where: Callable[[Record], bool] | None = None, newest: int | None = None
+        self,
+        *,
+        where: Callable[[Record], bool] | None = None,
+        newest: int | None = None,
+        after: int = 0,
     ) -> list[Record]:
         found: list[Record] = []
         if newest is not None and newest <= 0:
             return found
         rings = (reversed(self._journal["request"]), reversed(self._journal["webhook"]))
-        for _, data in heapq.merge(*rings, key=lambda item: -item[0]):  # newest first
+        for seq, data in heapq.merge(*rings, key=lambda item: -item[0]):  # newest first
+            if seq <= after:
+                break
             entry = _loads(data)  # decoded one by one: the newest few need only a few decodes
             if where is None or where(entry):
                 found.append(entry)
@@ -123,6 +129,9 @@ class MemoryStore:
                     break
         found.reverse()
         return found
+
+    async def journal_count(self) -> int:
+        return sum(len(ring) for ring in self._journal.values())
 
     async def journal_clear(self) -> None:
         for ring in self._journal.values():

@@ -313,27 +313,34 @@ class RedisStore:
 
     @_guarded
     async def journal_entries(
-        self, *, where: Callable[[Record], bool] | None = None, newest: int | None = None
+        self,
+        *,
+        where: Callable[[Record], bool] | None = None,
+        newest: int | None = None,
+        after: int = 0,
     ) -> list[Record]:
-        if newest is None:
+        if newest is None and after <= 0:
             entries = await self._journal_all()
             return entries if where is None else [e for e in entries if where(e)]
         found: list[Record] = []
-        if newest <= 0:
+        if newest is not None and newest <= 0:
             return found
-        # The newest first, page by page from both rings merged by seq, until enough match: the
-        # admin API's `?limit=5` reads a page, not the whole journal (as MemoryStore decodes
-        # only what it returns). Each ring is in seq order: its entries are numbered and added
-        # in one script.
-        rings = [self._newest_first(ring, page=max(16, min(newest, 500))) for ring in ("request", "webhook")]
+        # The newest first, page by page from both rings merged by seq, until enough match or
+        # the entries are not above `after`: the admin API's `?limit=5` and the page's poll for
+        # what is new read a page, not the whole journal (as MemoryStore decodes only what it
+        # returns). Each ring is in seq order: its entries are numbered and added in one script.
+        page = 16 if newest is None else max(16, min(newest, 500))
+        rings = [self._newest_first(ring, page=page) for ring in ("request", "webhook")]
         heads = [await anext(ring, None) for ring in rings]
-        while len(found) < newest:
+        while newest is None or len(found) < newest:
             live = [i for i, head in enumerate(heads) if head is not None]
             if not live:
                 break
             i = max(live, key=lambda k: int(heads[k]["seq"]))  # type: ignore[index]
             entry, heads[i] = heads[i], await anext(rings[i], None)
-            if entry is not None and (where is None or where(entry)):
+            if entry is None or int(entry["seq"]) <= after:
+                break  # the newest left is not above `after`: neither is anything older
+            if where is None or where(entry):
                 found.append(entry)
         for ring in rings:
             await ring.aclose()
@@ -350,6 +357,13 @@ class RedisStore:
             if len(chunk) < page:
                 return
             start = "(" + chunk[-1][0].decode()  # exclusive: the entries before the last one read
+
+    @_guarded
+    async def journal_count(self) -> int:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self._k("journal", "request"))
+            pipe.xlen(self._k("journal", "webhook"))
+            return sum(await pipe.execute())
 
     async def _journal_all(self) -> list[Record]:
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -24,9 +24,13 @@ class SerialisingStore(MemoryStore):
         return await super().journal_append(_trip(entry))
 
     async def journal_entries(
-        self, *, where: Callable[[Record], bool] | None = None, newest: int | None = None
+        self,
+        *,
+        where: Callable[[Record], bool] | None = None,
+        newest: int | None = None,
+        after: int = 0,
     ) -> list[Record]:
-        return _trip(await super().journal_entries(where=where, newest=newest))
+        return _trip(await super().journal_entries(where=where, newest=newest, after=after))
 
     async def rule_add(self, rule: Record) -> Record:
         return _trip(await super().rule_add(_trip(rule)))

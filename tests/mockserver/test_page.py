@@ -205,6 +205,8 @@ async def test_summaries_after_a_reset_say_so_at_once(client: httpx.AsyncClient)
         pytest.param({"wait": "nan"}, "wait must be a number", id="nan-wait"),
         pytest.param({"wait": "-1"}, "wait must be a number", id="negative-wait"),
         pytest.param({"limit": "1.5"}, "limit must be a whole number", id="fraction-limit"),
+        pytest.param({"after": "9" * 5000}, "at most 18 digits", id="huge-after"),  # int() refuses it
+        pytest.param({"limit": "9" * 19}, "at most 18 digits", id="long-limit"),
     ],
 )
 async def test_bad_summaries_calls_are_problems(
@@ -220,6 +222,8 @@ async def test_one_entry_whole_or_a_404_problem(client: httpx.AsyncClient) -> No
     assert entry["request"]["body"]["apiKey"] == "***"
     assert entry == (await client.get("/__mock/journal")).json()["entries"][0]
     assert_problem(await client.get("/__mock/journal/2"), 404, "no entry 2")
+    for seq in ("x", "-1", "9" * 5000):  # 5,000 digits made Starlette's int path convertor fail: a 500
+        assert_problem(await client.get(f"/__mock/journal/{seq}"), 400, "seq must be a whole number")
 
 
 # -- per-provider default scenarios ------------------------------------------------------------------------

@@ -128,6 +128,27 @@ async def test_journal_reads_the_newest_matching_entries_oldest_first(store: Sto
     assert [e["n"] for e in await store.journal_entries()] == [1, 2, 3, 4, 5]
 
 
+async def test_what_is_not_above_after_is_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page polls `after=` its newest seq ten times a second: a poll decodes what is new, not
+    the journal (memory; Redis reads one page of each stream, the test above covers its pages)."""
+    from headshot_mock.mockserver.stores import memory
+
+    store = MemoryStore()
+    for n in range(1, 501):
+        await store.journal_append({"n": n})
+    decoded = 0
+    loads = memory._loads  # type: ignore[attr-defined]
+
+    def counting(data: bytes) -> Any:
+        nonlocal decoded
+        decoded += 1
+        return loads(data)
+
+    monkeypatch.setattr(memory, "_loads", counting)
+    assert [e["n"] for e in await store.journal_entries(after=498)] == [499, 500]
+    assert decoded == 2
+
+
 async def test_the_newest_entries_are_the_same_read_whole_or_page_by_page(roomy_store: Store) -> None:
     """Redis reads ``newest=`` page by page from both rings (16 entries a page at the least):
     what it returns is what filtering the whole journal gives, across pages and rings."""
@@ -150,6 +171,13 @@ async def test_the_newest_entries_are_the_same_read_whole_or_page_by_page(roomy_
         expected = [e for e in whole if wanted(e)][-newest:]
         assert await store.journal_entries(where=wanted, newest=newest) == expected, i
     assert [e["n"] for e in await store.journal_entries(newest=3)] == [118, 119, 120]
+    for after in (0, 1, 59, 104, 119, 120, 500):  # only what is numbered above `after`, oldest first
+        above = [e for e in whole if e["seq"] > after]
+        assert await store.journal_entries(after=after) == above, after
+        assert await store.journal_entries(after=after, newest=2) == above[-2:], after
+        odd = [e for e in above if e["n"] % 2]
+        assert await store.journal_entries(after=after, where=lambda e: e["n"] % 2 == 1) == odd, after
+    assert await store.journal_count() == 120
 
 
 async def test_journal_is_bounded_by_bytes(store: Store) -> None:
