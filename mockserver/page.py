@@ -172,7 +172,7 @@ def table(engine: Engine, control: Control, document: Callable[[], dict[str, Any
         return JSONResponse(found[0])
 
     async def signature(request: Request) -> Response:
-        delivery_id = request.path_params["delivery_id"]
+        delivery_id = _number(request.path_params["delivery_id"], "delivery_id", whole=True)
         found = [d for d in await control.deliveries() if d["id"] == delivery_id]
         if not found:
             raise AdminError(
@@ -187,7 +187,7 @@ def table(engine: Engine, control: Control, document: Callable[[], dict[str, Any
         ("/web/{name}", web_asset, ["GET"]),
         ("/journal/summaries", summaries, ["GET"]),
         ("/journal/{seq}", entry, ["GET"]),
-        ("/webhooks/deliveries/{delivery_id:int}/signature", signature, ["GET"]),
+        ("/webhooks/deliveries/{delivery_id}/signature", signature, ["GET"]),  # parsed here: a 400
     ]
 
 

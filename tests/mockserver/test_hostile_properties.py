@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -212,18 +213,46 @@ def test_type_confused_admin_bodies_are_problems_never_a_5xx(method: str, path: 
         _assert_served_back(client)
 
 
+HOSTILE_VALUES = st.text(max_size=8) | st.sampled_from(
+    ["9" * 5000, "9" * 19, "1e400", "nan", "inf", "-1", "\x00", "²", "0"]
+)
 QUERIES = st.dictionaries(
-    st.sampled_from(["provider", "operation", "scenario", "status", "kind", "limit", "timeout"]),
-    st.text(max_size=8) | st.sampled_from(["9" * 5000, "1e400", "nan", "inf", "-1", "\x00", "²"]),
+    st.sampled_from(
+        ["provider", "operation", "scenario", "status", "kind", "limit", "timeout", "after", "wait"]
+    ),
+    HOSTILE_VALUES,
     max_size=3,
 )
+ADMIN_GETS = ["/__mock/journal", "/__mock/jobs", "/__mock/webhooks/endpoints", "/__mock/journal/summaries"]
 
 
 @SETTINGS
-@given(path=st.sampled_from(["/__mock/journal", "/__mock/jobs", "/__mock/webhooks/endpoints"]), query=QUERIES)
+@given(path=st.sampled_from(ADMIN_GETS), query=QUERIES)
 def test_hostile_admin_queries_are_problems_never_a_5xx(path: str, query: dict[str, str]) -> None:
     with _client(MockConfig()) as client:
         response = client.get(path, params=query)
         assert response.status_code < 500, response.text[:500]
         if response.status_code >= 400:
             assert response.headers["content-type"] == PROBLEM
+
+
+PATH_TEMPLATES = [
+    ("GET", "/__mock/journal/{}"),
+    ("GET", "/__mock/webhooks/deliveries/{}/signature"),
+    ("POST", "/__mock/jobs/modelslab/{}/finish"),
+    ("POST", "/__mock/jobs/{}/1/finish"),
+]
+
+
+@SETTINGS
+@given(
+    route=st.sampled_from(PATH_TEMPLATES),
+    segment=HOSTILE_VALUES.filter(lambda v: v and "/" not in v and v not in (".", "..")),
+)
+def test_hostile_admin_path_segments_are_problems_never_a_5xx(route: tuple[str, str], segment: str) -> None:
+    """A path parameter of any text: 5,000 digits made Starlette's int convertor raise (a 500)."""
+    method, template = route
+    with _client(MockConfig()) as client:
+        response = client.request(method, template.format(quote(segment, safe="")))
+        assert response.status_code < 500, response.text[:500]
+        assert response.headers["content-type"] == PROBLEM, response.text[:500]
