@@ -159,6 +159,8 @@ class Engine:
         missing_key = bound.credential_required and credential is None and not unusable
         if not unusable and raw:  # a JSON null, array or scalar is checked like any body sent
             findings += bound.validator.check_body(body)
+        if not unusable and not missing_key and not any(f.rejected_at(level) for f in findings):
+            findings += await provider.refusals(op.operation_id, body)  # deeper than the schema
         named = self._named(headers, bound, credential)  # a bad name: 400 before anything is counted
         enforce = config.enforce_rate_limits
         usage = await bound.limits.take(self.runtime, credential, enforce=enforce) if bound.limits else None

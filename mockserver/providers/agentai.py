@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from headshot_mock.mockserver import images
-from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
-from headshot_mock.mockserver.validation import Finding
+from headshot_mock.mockserver.providers.base import Answer, Call, Provider
+from headshot_mock.mockserver.validation import Finding, parse_json
 
 LONG_SIDE = {"standard": 1024, "high": 2048}
 SECONDS_PER_IMAGE = {"standard": 15.0, "high": 30.0}
@@ -18,11 +17,17 @@ MAX_PHOTOS = 3
 class Plugin(Provider):
     id: ClassVar[str] = "agentai"
 
+    async def refusals(self, operation_id: str, body: Any) -> list[Finding]:
+        """A ``photos_json`` that is not the JSON string of 1 to 3 photos (the schema: a string)."""
+        if operation_id != "instantHeadshotRunHeadshotGeneration" or not isinstance(body, dict):
+            return []
+        problem = _photos_problem(body.get("photos_json"))
+        return [] if problem is None else [Finding("body", "photos_json", problem, "lenient")]
+
     async def on_instantHeadshotRunHeadshotGeneration(self, call: Call) -> Answer:
         if not call.succeeds:
             return self.example_answer(call)
         body: dict[str, Any] = call.body
-        _photos(body.get("photos_json"))
         count = int(body.get("count", 1))
         quality = str(body.get("quality", "standard"))
         width, height = images.fit(LONG_SIDE.get(quality, 1024), str(body.get("aspect_ratio", "1:1")))
@@ -45,21 +50,19 @@ class Plugin(Provider):
         return answer
 
 
-def _photos(raw: Any) -> list[dict[str, Any]]:
-    """``photos_json`` is a JSON string holding ``[{"base64": ..., "mimeType": ...}]``, 1 to 3."""
-
-    def refuse(message: str) -> Rejected:
-        return Rejected(Finding("body", "photos_json", message, "lenient"))
-
-    try:
-        photos = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError as exc:
-        raise refuse(f"is not a JSON string: {exc}") from None
+def _photos_problem(raw: Any) -> str | None:
+    """What is wrong with ``photos_json``, a JSON string holding ``[{"base64": ..., "mimeType":
+    ...}]``, 1 to 3 (None: nothing)."""
+    if not isinstance(raw, str):
+        return 'must be a JSON array of {"base64": ..., "mimeType": ...} objects'
+    photos, malformed = parse_json(raw)  # the providers' parser: depth, NaN and digits bounded
+    if malformed is not None:
+        return f"does not hold valid JSON ({malformed.message})"
     if not isinstance(photos, list) or not photos:
-        raise refuse('must be a JSON array of {"base64": ..., "mimeType": ...} objects')
+        return 'must be a JSON array of {"base64": ..., "mimeType": ...} objects'
     if len(photos) > MAX_PHOTOS:
-        raise refuse(f"holds {len(photos)} photos; at most {MAX_PHOTOS} are used")
+        return f"holds {len(photos)} photos; at most {MAX_PHOTOS} are used"
     for i, photo in enumerate(photos):
         if not isinstance(photo, dict) or not isinstance(photo.get("base64"), str) or not photo["base64"]:
-            raise refuse(f'item {i} needs a non-empty "base64" string')
-    return photos
+            return f'item {i} needs a non-empty "base64" string'
+    return None

@@ -115,6 +115,14 @@ class Provider:
             return f"{own.scheme}://{own.netloc}{op.base_path}{path}"
         return call.url(f"{call.mount}{op.base_path}{path}")
 
+    async def refusals(self, operation_id: str, body: Any) -> list[Finding]:
+        """What the provider refuses in a body its schema accepts (a webhook URL no request could
+        reach, an upload the mock no longer has), as lenient findings. The engine asks before it
+        chooses the scenario, so these refuse a call exactly as a schema violation does: only a
+        scenario that answers before validation, or a fault, still answers it, and only such a
+        rule is spent by it."""
+        return []
+
     def handler(self, operation_id: str) -> Handler | None:
         found: Handler | None = getattr(self, f"on_{operation_id}", None)
         return found

@@ -10,7 +10,7 @@ import re
 from typing import Any, ClassVar
 
 from headshot_mock.mockserver import images
-from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
+from headshot_mock.mockserver.providers.base import Answer, Call, Provider
 from headshot_mock.mockserver.validation import Finding
 
 _DATA_URI = re.compile(r"^data:image/[a-z0-9.+-]+;base64,(?P<data>.*)$", re.DOTALL)
@@ -22,12 +22,18 @@ SECONDS_PER_IMAGE = 3.0
 class Plugin(Provider):
     id: ClassVar[str] = "idphoto"
 
+    async def refusals(self, operation_id: str, body: Any) -> list[Finding]:
+        """Input images that are not data URIs of valid base64 (the schema says only strings)."""
+        if operation_id != "generatePortrait" or not isinstance(body, dict):
+            return []
+        images_in = body.get("inputImages") or ()
+        found = (_data_uri_finding(item, f"inputImages[{i}]") for i, item in enumerate(images_in))
+        return [finding for finding in found if finding is not None]
+
     async def on_generatePortrait(self, call: Call) -> Answer:
         if not call.succeeds:
             return self.example_answer(call)
         body: dict[str, Any] = call.body
-        for i, item in enumerate(body.get("inputImages") or ()):
-            _check_data_uri(item, f"inputImages[{i}]")
         samples = int(body.get("sampleNumber", 1))
         width = int(body.get("outputImageWidth", 768))
         height = int(body.get("outputImageHeight", 1024))
@@ -48,13 +54,12 @@ class Plugin(Provider):
         return answer
 
 
-def _check_data_uri(value: Any, field: str) -> None:
+def _data_uri_finding(value: Any, field: str) -> Finding | None:
     match = _DATA_URI.match(value) if isinstance(value, str) else None
     if match is None:
-        raise Rejected(
-            Finding("body", field, "must be a data URI: data:image/<type>;base64,<data>", "lenient")
-        )
+        return Finding("body", field, "must be a data URI: data:image/<type>;base64,<data>", "lenient")
     try:
         base64.b64decode(match["data"], validate=True)
     except (binascii.Error, ValueError):
-        raise Rejected(Finding("body", field, "holds data that is not valid base64", "lenient")) from None
+        return Finding("body", field, "holds data that is not valid base64", "lenient")
+    return None

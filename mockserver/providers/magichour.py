@@ -10,7 +10,7 @@ from headshot_mock import specs
 from headshot_mock.mockserver import images, jobs
 from headshot_mock.mockserver.config import parse_endpoint
 from headshot_mock.mockserver.jobs import Phase
-from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
+from headshot_mock.mockserver.providers.base import Answer, Call, Provider
 from headshot_mock.mockserver.runtime import Runtime, iso
 from headshot_mock.mockserver.signing import magichour_headers
 from headshot_mock.mockserver.validation import Finding
@@ -106,37 +106,31 @@ class Plugin(Provider):
         await self.runtime.store.upload_put(path, data, {"size": len(data)}, ttl=UPLOAD_TTL)
         return self.example_answer(call, "success")
 
+    async def refusals(self, operation_id: str, body: Any) -> list[Finding]:
+        """An image that is neither an http(s) URL nor a completed upload (the schema says only
+        a string), saying so when the mock evicted the upload."""
+        if operation_id != "createAiHeadshot" or not isinstance(body, dict):
+            return []
+        assets = body.get("assets")
+        source = assets.get("image_file_path") if isinstance(assets, dict) else None
+        if not isinstance(source, str) or source.startswith(("http://", "https://")):
+            return []
+        store = self.runtime.store
+        if source.startswith("api-assets/") and await store.upload_get(source) is not None:
+            return []
+        if source.startswith("api-assets/") and await store.upload_evicted(source):
+            message = (
+                f"{source!r} was uploaded but the mock has since evicted it to stay within its upload "
+                "limits (uploads_limit, uploads_max_bytes); upload it again or raise those limits"
+            )
+        else:
+            message = f"{source!r} is neither an http(s) URL nor the file_path of a completed upload"
+        return [Finding("body", "assets.image_file_path", message, "lenient")]
+
     async def on_createAiHeadshot(self, call: Call) -> Answer:
         scenario = call.scenario
         if scenario not in LIFECYCLES and not call.succeeds:
             return self.example_answer(call)
-        source = call.body["assets"]["image_file_path"]
-        uploaded = (
-            source.startswith("api-assets/") and await self.runtime.store.upload_get(source) is not None
-        )
-        if (
-            not uploaded
-            and source.startswith("api-assets/")
-            and await self.runtime.store.upload_evicted(source)
-        ):
-            raise Rejected(
-                Finding(
-                    "body",
-                    "assets.image_file_path",
-                    f"{source!r} was uploaded but the mock has since evicted it to stay within its upload "
-                    "limits (uploads_limit, uploads_max_bytes); upload it again or raise those limits",
-                    "lenient",
-                )
-            )
-        if not uploaded and not source.startswith(("http://", "https://")):
-            raise Rejected(
-                Finding(
-                    "body",
-                    "assets.image_file_path",
-                    f"{source!r} is neither an http(s) URL nor the file_path of a completed upload",
-                    "lenient",
-                )
-            )
         final, error, stepwise = LIFECYCLES.get(scenario, LIFECYCLES["success"])
         n = await self.runtime.number(self.id, "project")
         project_id = f"cm{self.runtime.token('project', n, length=23)}"

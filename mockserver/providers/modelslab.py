@@ -10,7 +10,7 @@ from headshot_mock import specs
 from headshot_mock.mockserver import images, jobs
 from headshot_mock.mockserver.errors import ConfigError
 from headshot_mock.mockserver.jobs import Phase
-from headshot_mock.mockserver.providers.base import Answer, Call, Provider, Rejected
+from headshot_mock.mockserver.providers.base import Answer, Call, Provider
 from headshot_mock.mockserver.runtime import Runtime
 from headshot_mock.mockserver.targets import parse_url
 from headshot_mock.mockserver.validation import Finding, cut
@@ -44,25 +44,33 @@ class Plugin(Provider):
             if "FetchResult" in op.links
         }
 
+    async def refusals(self, operation_id: str, body: Any) -> list[Finding]:
+        """A generation's webhook URL no request could reach, and sizes the mock cannot make."""
+        if operation_id not in self._fetch_of or not isinstance(body, dict):
+            return []
+        found = []
+        webhook = body.get("webhook")
+        if isinstance(webhook, str) and webhook:
+            try:
+                parse_url(webhook)
+            except ConfigError as exc:
+                found.append(Finding("body", "webhook", str(exc), "lenient"))
+        default = DEFAULT_SIDE.get(operation_id, 1024)
+        for name in ("width", "height"):
+            if not 1 <= _int(body.get(name), default) <= images.MAX_SIDE:
+                shown = cut(json.dumps(body.get(name)))
+                found.append(Finding("body", name, f"{shown} is outside 1..{images.MAX_SIDE}", "lenient"))
+        return found
+
     async def _generate(self, call: Call) -> Answer:
         scenario = call.scenario
         job_like = scenario in ("processing", "failed", "stuck")
         if not job_like and not call.succeeds:
             return self.example_answer(call)
-        body: dict[str, Any] = call.body
-        webhook = body.get("webhook")
-        if isinstance(webhook, str) and webhook:
-            try:  # before anything is stored: a URL no request could reach is refused now
-                parse_url(webhook)
-            except ConfigError as exc:
-                raise Rejected(Finding("body", "webhook", str(exc), "lenient")) from None
+        body: dict[str, Any] = call.body  # refusals() vouched for its webhook and sizes
         default = DEFAULT_SIDE.get(call.operation_id, 1024)
         width, height = _int(body.get("width"), default), _int(body.get("height"), default)
-        for name, value in (("width", width), ("height", height)):
-            if not 1 <= value <= images.MAX_SIDE:
-                shown = cut(json.dumps(body.get(name)))
-                raise Rejected(Finding("body", name, f"{shown} is outside 1..{images.MAX_SIDE}", "lenient"))
-        n = await self.runtime.number(self.id, "generation")  # checks first: a refused call uses no id
+        n = await self.runtime.number(self.id, "generation")
         job_id = str(FIRST_ID + n)
         seed = _int(body.get("seed"), 0) or images.seed_from(self.runtime.config.seed, self.id, n) % 2**32
         samples = min(MAX_SAMPLES, max(1, _int(body.get("samples"), 1)))

@@ -256,3 +256,22 @@ def test_hostile_admin_path_segments_are_problems_never_a_5xx(route: tuple[str, 
         response = client.request(method, template.format(quote(segment, safe="")))
         assert response.status_code < 500, response.text[:500]
         assert response.headers["content-type"] == PROBLEM, response.text[:500]
+
+
+PHOTOS_JSON = st.text(max_size=40) | st.sampled_from(
+    ["[" * 100_000, '[{"base64": "AA=="}]' + "]" * 5, "NaN", "[1e400]", '["\\ud800"]', "9" * 5000, "{}"]
+)
+
+
+@SETTINGS
+@given(photos=PHOTOS_JSON)
+def test_any_photos_json_text_is_refused_or_answered_never_a_5xx(photos: str) -> None:
+    """agent.ai's ``photos_json`` is JSON inside a string, parsed by the plug-in: 100,000 nested
+    arrays made it raise RecursionError (a 500)."""
+    with _client(MockConfig(providers=("agentai",))) as client:
+        response = client.post(
+            "/agentai/v1/action/instant_headshot_run_headshot_generation",
+            json={"image_url": "https://example.com/f.jpg", "photos_json": photos},
+            headers={"authorization": "Bearer k"},
+        )
+        assert response.status_code < 500, response.text[:500]

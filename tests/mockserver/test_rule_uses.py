@@ -23,6 +23,7 @@ from headshot_mock.mockserver.stores import MemoryStore, Store
 HEADSHOT = "/modelslab/api/v6/image_editing/head_shot"
 GOOD = {"key": "k", "prompt": "p", "face_image": "https://example.com/f.jpg"}
 REFUSED = {"key": "k", "prompt": 5, "face_image": "https://example.com/f.jpg"}  # refused at strict
+UNREACHABLE = {**GOOD, "webhook": "http://[::1"}  # the schema takes it; the plug-in refuses it
 STRICT = {"x-mock-validation": "strict"}
 
 
@@ -123,6 +124,26 @@ async def test_an_unusable_call_spends_no_rule_not_even_one_that_answers_early(
     assert await _remaining(client) == [("rate_limited", 1), ("connection_reset", 1)]
 
 
+async def test_a_body_the_plug_in_refuses_spends_no_rule_it_would_not_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    """A webhook URL no request could reach passes the schema and is refused by the plug-in: a
+    `success` rule does not decide that answer, so it stays for the next call (it used to be
+    spent by the refusal); a rule answering before validation still is."""
+    await _rule(client, "success")
+    refused = await client.post(HEADSHOT, json=UNREACHABLE)
+    assert (refused.status_code, refused.headers["x-mock-scenario"]) == (400, "invalid_request")
+    assert "webhook" in refused.text
+    assert (await _last(client))["scenario_source"] == "default"
+    assert await _remaining(client) == [("success", 1)]
+    decided = await client.post(HEADSHOT, json=GOOD)
+    assert (decided.status_code, (await _last(client))["scenario_source"]) == (200, "rule")
+    assert await _remaining(client) == []
+    await _rule(client, "rate_limited")
+    limited = await client.post(HEADSHOT, json=UNREACHABLE)
+    assert (limited.status_code, (await _last(client))["scenario_source"]) == (429, "rule")
+
+
 async def test_the_first_rule_applies_or_none_does_a_later_one_is_not_spent_instead(
     client: httpx.AsyncClient,
 ) -> None:
@@ -149,10 +170,13 @@ async def test_an_enforced_rate_limit_answers_without_spending_a_rule(client: ht
     assert [r["remaining"] for r in (await client.get("/__mock/rules")).json()["rules"]] == [1]
 
 
-CALLS = st.lists(st.sampled_from(["good", "refused", "malformed", "no-key"]), min_size=1, max_size=8)
+CALLS = st.lists(
+    st.sampled_from(["good", "refused", "malformed", "no-key", "unreachable"]), min_size=1, max_size=8
+)
 RULES = st.lists(
     st.tuples(
-        st.sampled_from(["error", "rate_limited", "malformed_json", "server_error"]), st.integers(1, 3)
+        st.sampled_from(["error", "rate_limited", "malformed_json", "server_error", "success", "processing"]),
+        st.integers(1, 3),
     ),
     min_size=1,
     max_size=3,
@@ -162,6 +186,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "refused": {"json": REFUSED, "headers": STRICT},
     "malformed": {"content": b"{", "headers": {"content-type": "application/json"}},
     "no-key": {"json": {"prompt": "p", "face_image": "https://example.com/f.jpg"}},
+    "unreachable": {"json": UNREACHABLE},
 }
 
 
