@@ -37,7 +37,7 @@ class Plugin(Provider):
         samples = int(body.get("sampleNumber", 1))
         width = int(body.get("outputImageWidth", 768))
         height = int(body.get("outputImageHeight", 1024))
-        seed = int(body.get("seed", -1))
+        seed = _seed(body.get("seed", -1))
         if seed <= 0:  # -1 (the default) means random: random from the server seed, so runs repeat
             seed = images.seed_from(
                 self.runtime.config.seed, "idphoto", await self.runtime.number(self.id, "random")
@@ -52,6 +52,15 @@ class Plugin(Provider):
             )
         )
         return answer
+
+
+def _seed(value: Any) -> int:
+    """The seed as a number; one of more digits than ``int()`` takes (4,300) is hashed instead,
+    so it still gives the same bytes every time."""
+    try:
+        return int(value)
+    except ValueError:
+        return images.seed_from("idphoto-seed", str(value))
 
 
 def _data_uri_finding(value: Any, field: str) -> Finding | None:
