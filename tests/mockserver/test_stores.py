@@ -440,7 +440,7 @@ async def test_a_redis_that_stops_answering_is_unavailable_within_the_timeout() 
                 started = time.monotonic()
                 with pytest.raises(StoreUnavailable, match="is unavailable"):
                     await store.journal_append({"x": 2})
-                assert time.monotonic() - started < SOCKET_TIMEOUT * 1.125 + 0.5
+                assert time.monotonic() - started < SOCKET_TIMEOUT * 1.125 + 1.5  # not a hang
         finally:
             os.kill(server.process.pid, signal.SIGCONT)
         for store in (connected, fresh):
