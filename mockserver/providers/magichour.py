@@ -116,7 +116,7 @@ class Plugin(Provider):
         if not isinstance(source, str) or source.startswith(("http://", "https://")):
             return []
         store = self.runtime.store
-        if source.startswith("api-assets/") and await store.upload_get(source) is not None:
+        if source.startswith("api-assets/") and await store.upload_exists(source):
             return []
         if source.startswith("api-assets/") and await store.upload_evicted(source):
             message = (

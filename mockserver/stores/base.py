@@ -223,6 +223,10 @@ class Store(Protocol):
 
     async def upload_get(self, key: str) -> tuple[bytes, Record] | None: ...
 
+    async def upload_exists(self, key: str) -> bool:
+        """Whether ``key`` is stored (and not expired), without reading its bytes."""
+        ...
+
     async def upload_evicted(self, key: str) -> bool:
         """Whether ``key`` was stored and then evicted to keep the uploads within their limits."""
         ...

@@ -325,6 +325,9 @@ class MemoryStore:
             return None
         return data, _copy(meta)
 
+    async def upload_exists(self, key: str) -> bool:
+        return await self.upload_get(key) is not None  # a reference to the bytes, not a copy
+
     async def upload_evicted(self, key: str) -> bool:
         return key in self._evicted
 

@@ -624,6 +624,10 @@ class RedisStore:
         return None if data is None else (bytes(data), dict(codec.loads(meta)))
 
     @_guarded
+    async def upload_exists(self, key: str) -> bool:
+        return bool(await _ready(self._redis.exists(self._k("upload", key))))
+
+    @_guarded
     async def upload_evicted(self, key: str) -> bool:
         return await _ready(self._redis.zscore(self._k("evicted"), key)) is not None
 

@@ -314,8 +314,10 @@ async def test_uploads_are_bounded_by_bytes_and_say_they_were_evicted(store: Sto
     await store.upload_put("a", b"\x00\xff" * 20, {"size": 40})
     await store.upload_put("b", b"b" * 40, {"size": 40})
     assert await store.upload_get("a") == (b"\x00\xff" * 20, {"size": 40})
+    assert await store.upload_exists("a") is True
     await store.upload_put("c", b"c" * 40, {"size": 40})  # 120 bytes > 100: the oldest goes
     assert await store.upload_get("a") is None
+    assert await store.upload_exists("a") is False
     assert await store.upload_evicted("a") is True
     assert await store.upload_evicted("never") is False
     assert (await store.upload_get("c")) == (b"c" * 40, {"size": 40})
@@ -323,7 +325,9 @@ async def test_uploads_are_bounded_by_bytes_and_say_they_were_evicted(store: Sto
 
 async def test_uploads_expire(store: Store) -> None:
     await store.upload_put("short", b"x", {}, ttl=0.1)
+    assert await store.upload_exists("short") is True
     await asyncio.sleep(0.3)
+    assert await store.upload_exists("short") is False
     assert await store.upload_get("short") is None
     assert await store.upload_evicted("short") is False, "expired, not evicted"
 
