@@ -55,9 +55,8 @@ class Plugin(Provider):
                 parse_url(webhook)
             except ConfigError as exc:
                 found.append(Finding("body", "webhook", str(exc), "lenient"))
-        default = DEFAULT_SIDE.get(operation_id, 1024)
-        for name in ("width", "height"):
-            if not 1 <= _int(body.get(name), default) <= images.MAX_SIDE:
+        for name, side in zip(("width", "height"), _sides(operation_id, body), strict=True):
+            if not 1 <= side <= images.MAX_SIDE:
                 shown = cut(json.dumps(body.get(name)))
                 found.append(Finding("body", name, f"{shown} is outside 1..{images.MAX_SIDE}", "lenient"))
         return found
@@ -68,8 +67,7 @@ class Plugin(Provider):
         if not job_like and not call.succeeds:
             return self.example_answer(call)
         body: dict[str, Any] = call.body  # refusals() vouched for its webhook and sizes
-        default = DEFAULT_SIDE.get(call.operation_id, 1024)
-        width, height = _int(body.get("width"), default), _int(body.get("height"), default)
+        width, height = _sides(call.operation_id, body)
         n = await self.runtime.number(self.id, "generation")
         job_id = str(FIRST_ID + n)
         seed = _int(body.get("seed"), 0) or images.seed_from(self.runtime.config.seed, self.id, n) % 2**32
@@ -182,6 +180,12 @@ class Plugin(Provider):
     on_fetchResult = _fetch
     on_enterpriseFetchResult = _fetch
     on_enterpriseFluxFetchResult = _fetch
+
+
+def _sides(operation_id: str, body: dict[str, Any]) -> tuple[int, int]:
+    """The width and height asked for (the operation's default side where absent)."""
+    default = DEFAULT_SIDE.get(operation_id, 1024)
+    return _int(body.get("width"), default), _int(body.get("height"), default)
 
 
 def _int(value: Any, default: int) -> int:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from headshot_mock.mockserver.errors import StateFull, StoreUnavailable
@@ -35,6 +36,10 @@ SMALL = Limits(
     uploads=3,
     upload_bytes=100,
 )
+
+
+FLUX = "/modelslab/api/v6/image_editing/flux_headshot"
+FLUX_BODY = {"key": "k", "prompt": "a headshot", "face_image": "https://example.com/f.jpg"}
 
 
 STORES = ["memory", "serialising", pytest.param("redis", marks=pytest.mark.redis)]
@@ -454,8 +459,6 @@ async def test_a_redis_that_stops_answering_is_unavailable_within_the_timeout() 
 
 async def test_a_whole_mock_runs_on_each_store(store: Store) -> None:
     """Jobs, polls, a finish, webhooks with a retry, idle: the app through HTTP, on this store."""
-    import httpx
-
     from headshot_mock.contracts.receiver import WebhookReceiver
     from headshot_mock.mockserver import MockConfig, create_app
 
@@ -587,7 +590,6 @@ async def test_a_generation_costs_one_round_trip_on_redis(redis_session: Any) ->
     """The hot path: the opening this worker remembers, an id from its block, then the check of
     both, the file, the job and the journal entry in one script. A new round trip here shows in
     the benchmark."""
-    import httpx
     from redis.asyncio.connection import Connection
 
     from headshot_mock.mockserver import MockConfig, create_app
@@ -608,18 +610,16 @@ async def test_a_generation_costs_one_round_trip_on_redis(redis_session: Any) ->
         sent += asyncio.current_task() is ours
         return await link_call(command)
 
-    body = {"key": "k", "prompt": "a headshot", "face_image": "https://example.com/f.jpg"}
     try:
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as c,
         ):
-            path = "/modelslab/api/v6/image_editing/flux_headshot"
-            assert (await c.post(path, json=body)).status_code == 200  # scripts loaded, pool warm
+            assert (await c.post(FLUX, json=FLUX_BODY)).status_code == 200  # scripts loaded, pool warm
             Connection.send_packed_command = counting  # type: ignore[method-assign,assignment,unused-ignore]
             store._link.call = counting_link  # type: ignore[method-assign]
             try:  # a task of its own, as each request on a served mock: nothing carried over
-                ours = asyncio.ensure_future(c.post(path, json=body))
+                ours = asyncio.ensure_future(c.post(FLUX, json=FLUX_BODY))
                 answer = await ours
             finally:
                 Connection.send_packed_command = original  # type: ignore[method-assign]
@@ -635,20 +635,17 @@ async def test_a_generation_costs_one_round_trip_on_redis(redis_session: Any) ->
         await store.close()
 
 
-@pytest.mark.redis
-async def test_what_a_worker_remembers_never_hides_a_change_made_through_another(redis_session: Any) -> None:
-    """Two workers (two apps, two stores, one prefix). Worker a answers from the opening it
-    remembers (no rule, the default scenario, the clock); a rule, a default and a clock advance
-    made through worker b apply to a's very next call, and a rule is used exactly ``times``."""
-    import httpx
-
+@contextlib.asynccontextmanager
+async def _two_workers(
+    url: str, name: str
+) -> AsyncIterator[tuple[list[RedisStore], httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two workers of one mock: two apps, each on its own store, one prefix; their stores and a
+    client of each (``a``, ``b``). The prefix is reset at the end."""
     from headshot_mock.mockserver import MockConfig, create_app
 
-    prefix = f"two-{uuid.uuid4().hex[:8]}"
-    stores = [RedisStore(redis_session.url, prefix=prefix) for _ in range(2)]
+    prefix = f"{name}-{uuid.uuid4().hex[:8]}"
+    stores = [RedisStore(url, prefix=prefix) for _ in range(2)]
     a, b = (create_app(config=MockConfig(time_scale=0), store=s) for s in stores)
-    path = "/modelslab/api/v6/image_editing/flux_headshot"
-    body = {"key": "k", "prompt": "a headshot", "face_image": "https://example.com/f.jpg"}
     try:
         async with (
             a.router.lifespan_context(a),
@@ -656,32 +653,41 @@ async def test_what_a_worker_remembers_never_hides_a_change_made_through_another
             httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://a") as ca,
             httpx.AsyncClient(transport=httpx.ASGITransport(app=b), base_url="http://b") as cb,
         ):
-
-            async def scenario() -> str:
-                answer = await ca.post(path, json=body)
-                assert answer.status_code in (200, 500), answer.text
-                return answer.headers["x-mock-scenario"]
-
-            assert [await scenario() for _ in range(3)] == ["success"] * 3  # a remembers its opening
-            rule = {"provider": "modelslab", "operation": "fluxHeadshot", "scenario": "error", "times": 2}
-            assert (await cb.post("/__mock/rules", json=rule)).status_code == 201
-            assert [await scenario() for _ in range(3)] == ["error", "error", "success"]
-            default: dict[str, str | None] = {"provider": "modelslab", "scenario": "error"}
-            assert (await cb.post("/__mock/defaults", json=default)).status_code == 200
-            assert await scenario() == "error"
-            default["scenario"] = None
-            assert (await cb.post("/__mock/defaults", json=default)).status_code == 200
-            assert await scenario() == "success"
-            assert (await cb.post("/__mock/clock", json={"advance": 3600})).status_code == 200
-            made = await ca.post(path, json=body)
-            [job] = [j for j in await stores[0].jobs("modelslab") if j["id"] == str(made.json()["id"])]
-            assert job["created_at"] > time.time() + 3000, "a's call saw b's clock advance"
-            entries = (await cb.get("/__mock/journal")).json()["entries"]
-            assert [e["scenario_source"] for e in entries].count("rule") == 2
+            yield stores, ca, cb
     finally:
         await stores[0].reset()
         for store in stores:
             await store.close()
+
+
+@pytest.mark.redis
+async def test_what_a_worker_remembers_never_hides_a_change_made_through_another(redis_session: Any) -> None:
+    """Two workers (two apps, two stores, one prefix). Worker a answers from the opening it
+    remembers (no rule, the default scenario, the clock); a rule, a default and a clock advance
+    made through worker b apply to a's very next call, and a rule is used exactly ``times``."""
+    async with _two_workers(redis_session.url, "two") as (stores, ca, cb):
+
+        async def scenario() -> str:
+            answer = await ca.post(FLUX, json=FLUX_BODY)
+            assert answer.status_code in (200, 500), answer.text
+            return answer.headers["x-mock-scenario"]
+
+        assert [await scenario() for _ in range(3)] == ["success"] * 3  # a remembers its opening
+        rule = {"provider": "modelslab", "operation": "fluxHeadshot", "scenario": "error", "times": 2}
+        assert (await cb.post("/__mock/rules", json=rule)).status_code == 201
+        assert [await scenario() for _ in range(3)] == ["error", "error", "success"]
+        default: dict[str, str | None] = {"provider": "modelslab", "scenario": "error"}
+        assert (await cb.post("/__mock/defaults", json=default)).status_code == 200
+        assert await scenario() == "error"
+        default["scenario"] = None
+        assert (await cb.post("/__mock/defaults", json=default)).status_code == 200
+        assert await scenario() == "success"
+        assert (await cb.post("/__mock/clock", json={"advance": 3600})).status_code == 200
+        made = await ca.post(FLUX, json=FLUX_BODY)
+        [job] = [j for j in await stores[0].jobs("modelslab") if j["id"] == str(made.json()["id"])]
+        assert job["created_at"] > time.time() + 3000, "a's call saw b's clock advance"
+        entries = (await cb.get("/__mock/journal")).json()["entries"]
+        assert [e["scenario_source"] for e in entries].count("rule") == 2
 
 
 @pytest.mark.redis
@@ -689,40 +695,23 @@ async def test_ids_count_1_2_3_per_worker_and_restart_after_a_reset_anywhere(red
     """Ids come from blocks a worker draws: on one worker they still count up in call order (and
     again from 1 after a reset through it); a reset through another worker also starts them again
     (a block drawn before the reset is never used after it)."""
-    import httpx
+    async with _two_workers(redis_session.url, "ids") as (stores, ca, cb):
 
-    from headshot_mock.mockserver import MockConfig, create_app
+        async def ids(client: httpx.AsyncClient, n: int) -> list[int]:
+            return [
+                int((await client.post(FLUX, json=FLUX_BODY)).json()["id"]) - 12_200_000 for _ in range(n)
+            ]
 
-    prefix = f"ids-{uuid.uuid4().hex[:8]}"
-    stores = [RedisStore(redis_session.url, prefix=prefix) for _ in range(2)]
-    a, b = (create_app(config=MockConfig(time_scale=0), store=s) for s in stores)
-    path = "/modelslab/api/v6/image_editing/flux_headshot"
-    body = {"key": "k", "prompt": "a headshot", "face_image": "https://example.com/f.jpg"}
-    try:
-        async with (
-            a.router.lifespan_context(a),
-            b.router.lifespan_context(b),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://a") as ca,
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=b), base_url="http://b") as cb,
-        ):
-
-            async def ids(client: httpx.AsyncClient, n: int) -> list[int]:
-                return [int((await client.post(path, json=body)).json()["id"]) - 12_200_000 for _ in range(n)]
-
-            assert await ids(ca, 3) == [1, 2, 3]
-            rule = {"provider": "modelslab", "scenario": "success", "times": 1}
-            assert (await ca.post("/__mock/rules", json=rule)).status_code == 201
-            assert await ids(ca, 2) == [4, 5], "an admin write does not skip ids"
-            assert (await ca.post("/__mock/reset")).status_code == 204
-            assert await ids(ca, 2) == [1, 2]
-            assert len(set(await ids(cb, 2)) | {1, 2}) == 4, "each worker has its own block: unique ids"
-            assert (await cb.post("/__mock/reset")).status_code == 204
-            assert await ids(ca, 2) == [1, 2], "a's block from before b's reset is not used"
-            assert len({j["id"] for j in await stores[0].jobs()}) == 2
-    finally:
-        await stores[0].reset()
-        for store in stores:
-            await store.close()
+        assert await ids(ca, 3) == [1, 2, 3]
+        rule = {"provider": "modelslab", "scenario": "success", "times": 1}
+        assert (await ca.post("/__mock/rules", json=rule)).status_code == 201
+        assert await ids(ca, 2) == [4, 5], "an admin write does not skip ids"
+        assert (await ca.post("/__mock/reset")).status_code == 204
+        assert await ids(ca, 2) == [1, 2]
+        assert len(set(await ids(cb, 2)) | {1, 2}) == 4, "each worker has its own block: unique ids"
+        assert (await cb.post("/__mock/reset")).status_code == 204
+        assert await ids(ca, 2) == [1, 2], "a's block from before b's reset is not used"
+        assert len({j["id"] for j in await stores[0].jobs()}) == 2
 
 
 @pytest.mark.redis
