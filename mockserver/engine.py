@@ -303,37 +303,42 @@ class Engine:
             content = b""
         else:
             content = codec.dumps(answer.body)
-        secret = (bound.provider.spec.credential.name,)
         budget = self.runtime.config.journal_entry_bytes
-        entry = {
-            "time": journal.timestamp(await self.runtime.now()),
+        fields = {
+            "time": None,
             "provider": call.provider,
             "operation": call.operation_id,
             "method": request.method,
             "path": journal.cut_text(request.scope["path"], budget // 8),
-            "query": journal.cut_text(
-                journal.redact_query(
-                    request.scope["query_string"].decode("latin-1"), (*secret, *bound.secret_query)
-                ),
-                budget // 8,
-            ),
+            "query": None,
             "scenario": answer.scenario,
             "scenario_source": selection.source,
             "requested_scenario": selection.scenario,
             "level": level,
             "status": answer.status,
-            "findings": journal.bounded_findings([f.as_dict() for f in findings], budget),
+            "findings": None,
             "rejected": refused,
-            "request": {
-                "headers": journal.redact_headers(call.headers, bound.secret_headers, budget),
-                "body": None
-                if is_malformed(call.body)
-                else journal.summarise_body(call.body, raw, secret, budget),
-            },
-            "response": {"body": journal.summarise_body(answer.body, content, secret, budget)},
+            "request": None,
+            "response": None,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
-        seq = await self.runtime.store.journal_append(journal.sanitise(entry))
+        entry = journal.Draft(
+            fields,
+            time=await self.runtime.now(),
+            query=request.scope["query_string"].decode("latin-1"),
+            secret_query=bound.secret_query,
+            findings=[f.as_dict() for f in findings],
+            headers=call.headers,
+            secret_headers=bound.secret_headers,
+            body=call.body,
+            malformed=is_malformed(call.body),
+            raw=raw,
+            answer_body=answer.body,
+            content=content,
+            secret=(bound.provider.spec.credential.name,),
+            budget=budget,
+        )
+        seq = await self.runtime.store.journal_append(entry)
         headers = {
             **answer.headers,
             "x-mock-scenario": str(answer.scenario),

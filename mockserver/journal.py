@@ -1,7 +1,9 @@
 """What the journal records of each request, with secrets and image payloads redacted.
 
-Entries are plain dicts (any store can keep them). Redaction happens when the entry is made,
-so neither memory nor a shared store ever holds a real API key or a megabyte of base64.
+Entries are plain dicts (any store can keep them). Redaction happens when the entry is written
+out: a shared store never holds a real API key or a megabyte of base64, and no reader ever sees
+one. A request's entry starts as a :class:`Draft`; the memory store writes a small one out when
+it is first read (most never are), every other store at once.
 
 Each entry is also bounded in bytes (``journal_entry_bytes``, default 64 KiB): its headers,
 request body and response body get a quarter of the budget each. A header value, a header
@@ -15,6 +17,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import unquote_plus
@@ -245,3 +248,71 @@ _second: list[Any] = [None, ""]
 
 def matches(entry: Mapping[str, Any], filters: Mapping[str, str | None]) -> bool:
     return all(v is None or str(entry.get(k)) == v for k, v in filters.items())
+
+
+DRAFT_BYTES = 8 * 1024
+"""A draft whose bodies are larger than this is written out at once (see :class:`Draft`)."""
+
+
+@dataclass(slots=True, eq=False)
+class Draft:
+    """A request's journal entry before it is written out: the values it is made of, as the
+    request and its answer left them (never changed after the answer).
+
+    Writing an entry out (:meth:`record`: headers and keys redacted, bodies summarised and cut
+    to the budget, the sanitising check) is about a fifth of a mocked request's CPU, and most
+    entries are never read. A store that keeps the journal in the serving process
+    (``MemoryStore``) keeps a small draft as it is and writes it out when it is first read,
+    so what any reader sees is the same redacted entry; a shared store writes it out before it
+    leaves the process (:func:`written`), so no other process ever holds a real key. A draft
+    with bodies larger than :data:`DRAFT_BYTES` is written out at once: a store never holds
+    megabytes of base64 for an entry that keeps a line of them.
+    """
+
+    fields: Record
+    """Every key of the entry in its order: the small values final (provider, operation, path,
+    scenario, status, …), the others placeholders that :meth:`record` fills."""
+    time: float
+    query: str
+    secret_query: tuple[str, ...]
+    findings: list[dict[str, Any]]
+    headers: Mapping[str, str]
+    secret_headers: Iterable[str]
+    body: Any
+    malformed: bool
+    """The body did not parse: the entry keeps none."""
+    raw: bytes
+    answer_body: Any
+    content: bytes
+    secret: tuple[str, ...]
+    budget: int
+    size: int = field(init=False)
+    """The bytes it holds, about (what a store's byte limit counts until it is written out)."""
+
+    def __post_init__(self) -> None:
+        headers = sum(len(k) + len(v) for k, v in self.headers.items())
+        self.size = len(self.raw) + len(self.content) + headers + 256
+
+    @property
+    def small(self) -> bool:
+        return len(self.raw) + len(self.content) <= DRAFT_BYTES
+
+    def record(self) -> Record:
+        """The entry as every reader sees it (and as a shared store keeps it). ``fields`` holds
+        every key in its place; the written-out values replace the placeholders."""
+        budget, secret = self.budget, self.secret
+        entry = dict(self.fields)
+        entry["time"] = timestamp(self.time)
+        entry["query"] = cut_text(redact_query(self.query, (*secret, *self.secret_query)), budget // 8)
+        entry["findings"] = bounded_findings(self.findings, budget)
+        entry["request"] = {
+            "headers": redact_headers(self.headers, self.secret_headers, budget),
+            "body": None if self.malformed else summarise_body(self.body, self.raw, secret, budget),
+        }
+        entry["response"] = {"body": summarise_body(self.answer_body, self.content, secret, budget)}
+        return sanitise(entry)
+
+
+def written(entry: Record | Draft) -> Record:
+    """``entry`` written out: a draft's record, a record itself."""
+    return entry.record() if isinstance(entry, Draft) else entry

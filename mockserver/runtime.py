@@ -257,9 +257,10 @@ class Runtime:
         """What a provider call starts from (its rule, its provider's default scenario) in one
         store step; the clock offset read with them is this request's read of the shared clock."""
         opening = await self.store.opening(provider, operation, take_rule=take_rule)
-        task = asyncio.current_task()
-        if self.store.shared and task is not None and task is not self._ticker:
-            self._clock[task] = (time.time(), opening.clock_offset)
+        if self.store.shared:
+            task = asyncio.current_task()
+            if task is not None and task is not self._ticker:
+                self._clock[task] = (time.time(), opening.clock_offset)
         return opening
 
     async def advance(self, seconds: float) -> float:

@@ -17,7 +17,10 @@ import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from headshot_mock.mockserver.journal import Draft
 
 Record = dict[str, Any]
 """A stored value: a JSON object."""
@@ -87,9 +90,11 @@ class Store(Protocol):
     """Whether other processes may use the same state (then background work polls for theirs)."""
 
     # journal ------------------------------------------------------------------------------
-    async def journal_append(self, entry: Record) -> int:
+    async def journal_append(self, entry: Record | Draft) -> int:
         """Store a copy of ``entry`` with its ``seq`` (assigned here, returned). Request entries
-        and webhook attempts (``kind: webhook``) are bounded separately, in entries and bytes."""
+        and webhook attempts (``kind: webhook``) are bounded separately, in entries and bytes.
+        A :class:`~headshot_mock.mockserver.journal.Draft` is stored as its record; a store that
+        keeps it in this process may write it out when it is first read instead."""
         ...
 
     async def journal_entries(

@@ -23,6 +23,7 @@ from headshot_mock.mockserver.codec import copy as _copy
 from headshot_mock.mockserver.codec import dumps as _dumps
 from headshot_mock.mockserver.codec import loads as _loads
 from headshot_mock.mockserver.errors import StateFull
+from headshot_mock.mockserver.journal import Draft, written
 from headshot_mock.mockserver.stores.base import Due, Limits, Opening, Record
 
 
@@ -39,6 +40,21 @@ def size_of(value: Any) -> int:
 
 def _thaw(data: bytes | None) -> Record | None:
     return None if data is None else _loads(data)
+
+
+class _Kept:
+    """A journal entry as the journal holds it: its JSON bytes, or a small request's
+    :class:`Draft` until the entry is first read (then its bytes)."""
+
+    __slots__ = ("data", "seq")
+
+    def __init__(self, seq: int, data: bytes | Draft) -> None:
+        self.seq = seq
+        self.data = data
+
+    @property
+    def size(self) -> int:
+        return self.data.size if isinstance(self.data, Draft) else len(self.data)
 
 
 class MemoryStore:
@@ -66,7 +82,7 @@ class MemoryStore:
         self.reset_sync()
 
     def reset_sync(self) -> None:
-        self._journal: dict[str, deque[tuple[int, bytes]]] = {"request": deque(), "webhook": deque()}
+        self._journal: dict[str, deque[_Kept]] = {"request": deque(), "webhook": deque()}
         self._journal_bytes = {"request": 0, "webhook": 0}
         self._seq = itertools.count(1)
         self._rules: list[Record] = []
@@ -93,19 +109,22 @@ class MemoryStore:
         self._offset = 0.0
 
     # journal ------------------------------------------------------------------------------
-    async def journal_append(self, entry: Record) -> int:
+    async def journal_append(self, entry: Record | Draft) -> int:
         seq = next(self._seq)
-        data = _dumps({**entry, "seq": seq})
-        ring = "webhook" if entry.get("kind") == "webhook" else "request"
+        if isinstance(entry, Draft) and entry.small:  # written out when first read
+            kept, ring = _Kept(seq, entry), "request"
+        else:
+            record = written(entry)
+            kept = _Kept(seq, _dumps({**record, "seq": seq}))
+            ring = "webhook" if record.get("kind") == "webhook" else "request"
         items = self._journal[ring]
-        items.append((seq, data))
-        self._journal_bytes[ring] += len(data)
+        items.append(kept)
+        self._journal_bytes[ring] += kept.size
         limit = self.limits.deliveries if ring == "webhook" else self.limits.journal_entries
         while len(items) > 1 and (
             len(items) > limit or self._journal_bytes[ring] > self.limits.journal_bytes
         ):
-            _, dropped = items.popleft()
-            self._journal_bytes[ring] -= len(dropped)
+            self._journal_bytes[ring] -= items.popleft().size
         return seq
 
     async def journal_entries(
@@ -119,16 +138,25 @@ class MemoryStore:
         if newest is not None and newest <= 0:
             return found
         rings = (reversed(self._journal["request"]), reversed(self._journal["webhook"]))
-        for seq, data in heapq.merge(*rings, key=lambda item: -item[0]):  # newest first
-            if seq <= after:
+        for kept in heapq.merge(*rings, key=lambda kept: -kept.seq):  # newest first
+            if kept.seq <= after:
                 break
-            entry = _loads(data)  # decoded one by one: the newest few need only a few decodes
+            entry = self._entry(kept)  # one by one: the newest few need only a few decodes
             if where is None or where(entry):
                 found.append(entry)
                 if newest is not None and len(found) >= newest:
                     break
         found.reverse()
         return found
+
+    def _entry(self, kept: _Kept) -> Record:
+        """A fresh copy of a kept entry; a draft is written out first, and kept as its bytes."""
+        if isinstance(kept.data, Draft):
+            data = _dumps({**kept.data.record(), "seq": kept.seq})
+            self._journal_bytes["request"] += len(data) - kept.data.size
+            kept.data = data
+        entry: Record = _loads(kept.data)
+        return entry
 
     async def journal_count(self) -> int:
         return sum(len(ring) for ring in self._journal.values())

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 from headshot_mock.mockserver import codec
 from headshot_mock.mockserver.errors import StateFull, StoreUnavailable
+from headshot_mock.mockserver.journal import Draft, written
 from headshot_mock.mockserver.stores import redis_scripts as lua
 from headshot_mock.mockserver.stores.base import Due, Limits, Opening, Record, Stale
 from headshot_mock.mockserver.stores.memory import size_of
@@ -302,7 +303,8 @@ class RedisStore:
 
     # journal ------------------------------------------------------------------------------
     @_guarded
-    async def journal_append(self, entry: Record) -> int:
+    async def journal_append(self, entry: Record | Draft) -> int:
+        entry = written(entry)  # shared: nothing unredacted leaves this process
         ring = "webhook" if entry.get("kind") == "webhook" else "request"
         data = codec.dumps({k: v for k, v in entry.items() if k != "seq"})
         limit = self.limits.deliveries if ring == "webhook" else self.limits.journal_entries

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
+from headshot_mock.mockserver.journal import Draft, written
 from headshot_mock.mockserver.stores.base import Due, Record
 from headshot_mock.mockserver.stores.memory import MemoryStore
 
@@ -20,8 +21,8 @@ def _trip(value: T) -> T:
 
 
 class SerialisingStore(MemoryStore):
-    async def journal_append(self, entry: Record) -> int:
-        return await super().journal_append(_trip(entry))
+    async def journal_append(self, entry: Record | Draft) -> int:
+        return await super().journal_append(_trip(written(entry)))  # as a shared store: at once
 
     async def journal_entries(
         self,
