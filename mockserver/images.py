@@ -26,11 +26,13 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # concurrent.futures.process imports multiprocessing: with the first large image
+    from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger("headshot_mock")
 Format = Literal["png", "jpeg"]
@@ -103,7 +105,7 @@ async def produce(recipe: Recipe) -> bytes:
             loop = asyncio.get_running_loop()
             try:
                 found = await loop.run_in_executor(_pool(), _render, recipe)
-            except BrokenProcessPool as exc:  # a worker could not start or died: threads from now on
+            except BrokenExecutor as exc:  # a worker could not start or died: threads from now on
                 _WORKERS.broken(exc)
                 found = await loop.run_in_executor(_pool(), _render, recipe)
         _CACHE.put(recipe, found)
@@ -185,6 +187,7 @@ class _Workers:
                 self._threads_only = "the main script has no __main__ guard"
                 return
             import multiprocessing  # with the first large image (importing this module starts nothing)
+            from concurrent.futures import ProcessPoolExecutor
 
             context = multiprocessing.get_context("spawn")  # no fork of a process with threads
             self._processes = ProcessPoolExecutor(

@@ -88,13 +88,22 @@ def test_contracts_uses_only_the_mockservers_front_door() -> None:
     assert reached == []
 
 
-def test_serving_does_not_import_redis_unless_asked() -> None:
+@pytest.mark.parametrize(
+    "module",
+    [
+        pytest.param("redis", id="redis-unless-asked"),
+        # the image processes start with the first large image, and with them multiprocessing
+        pytest.param("multiprocessing", id="multiprocessing-until-a-large-image"),
+        pytest.param("PIL", id="pillow-until-an-image"),
+    ],
+)
+def test_serving_does_not_import_what_it_may_never_use(module: str) -> None:
     import subprocess
     import sys
 
     code = (
         "import sys; from headshot_mock.mockserver import create_app; create_app(); "
-        "print('redis' in sys.modules)"
+        f"print({module!r} in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"

@@ -54,3 +54,28 @@ async def test_exact_paths_honour_the_root_path() -> None:
     async with client(create_app(), root_path="/behind/proxy") as http:
         response = await http.post(f"/behind/proxy/modelslab/api{FLUX}", json=BODY)
     assert response.status_code == 200, response.text
+
+
+async def test_middleware_added_to_the_app_runs_on_exact_paths_and_the_rest() -> None:
+    # Exact provider paths skip Starlette's outer layers, never the app's own middleware.
+    app = create_app()
+
+    class Tag:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            async def tagged(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), (b"x-tag", scope["path"].encode())]
+                await send(message)
+
+            await self.app(scope, receive, tagged)
+
+    app.add_middleware(Tag)
+    async with client(app) as http:
+        flux = await http.post(f"/modelslab/api{FLUX}", json=BODY)
+        journal = await http.get("/__mock/journal")
+    assert flux.status_code == 200
+    assert flux.headers["x-tag"] == f"/modelslab/api{FLUX}"
+    assert journal.headers["x-tag"] == "/__mock/journal"
