@@ -31,6 +31,7 @@ from headshot_mock.mockserver.scenarios import (
     FAULTS,
     HEADER,
     KEY_PREFIX,
+    Example,
     Selection,
     parse_prefer,
 )
@@ -159,7 +160,7 @@ class Engine:
         missing_key = bound.credential_required and credential is None and not unusable
         if not unusable and raw:  # a JSON null, array or scalar is checked like any body sent
             findings += bound.validator.check_body(body)
-        if not unusable and not missing_key and not any(f.rejected_at(level) for f in findings):
+        if not unusable and not missing_key and not _rejected(findings, level):
             findings += await provider.refusals(op.operation_id, body)  # deeper than the schema
         named = self._named(headers, bound, credential)  # a bad name: 400 before anything is counted
         enforce = config.enforce_rate_limits
@@ -171,7 +172,7 @@ class Engine:
         else:  # an admin rule is spent only by a call whose answer it decides (docs/scenarios.md)
             if unusable or missing_key:
                 rules: bool | frozenset[str] = False  # refused whatever the scenario
-            elif any(f.rejected_at(level) for f in findings):
+            elif _rejected(findings, level):
                 answered = BEFORE_VALIDATION & provider.scenarios.examples(op.operation_id).keys()
                 rules = frozenset(answered | FAULTS.keys())  # what still answers, and every fault
             else:
@@ -200,9 +201,9 @@ class Engine:
             base_url=config.public_url or _base_url(request, headers),
             mount=bound.mount,
         )
-        rejected = [f for f in findings if f.rejected_at(level)]
+        rejected = [f for f in findings if f.rejected_at(level)] if findings else []
         refused = False
-        auth_failure = next((examples[n] for n in MISSING_KEY_ANSWERS if n in examples), None)
+        auth_failure = _auth_failure(examples) if missing_key else None
         if unusable:
             refused = True
             answer = provider.reject(call, rejected)
@@ -384,6 +385,16 @@ def _base_url(request: Request, headers: Mapping[str, str]) -> str:
         server = request.scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"
     return f"{request.scope.get('scheme', 'http')}://{host}"
+
+
+def _rejected(findings: list[Finding], level: Level) -> bool:
+    """Whether a finding rejects the request at ``level`` (most requests have none at all)."""
+    return bool(findings) and any(f.rejected_at(level) for f in findings)
+
+
+def _auth_failure(examples: Mapping[str, Example]) -> Example | None:
+    """The operation's own answer to a call without a key, if its spec has one."""
+    return next((examples[n] for n in MISSING_KEY_ANSWERS if n in examples), None)
 
 
 def _level(value: str | None, default: Level) -> Level:

@@ -41,7 +41,7 @@ CUT_HEADERS = "…"
 
 def cut_marker(missing: int) -> str:
     """``…[cut 1.2 MB]``: how much of a recorded value was left out."""
-    size: float = missing
+    size = float(missing)
     for unit in ("B", "kB", "MB"):
         if size < 1000 or unit == "MB":
             number = f"{size:.0f}" if unit == "B" else f"{size:.1f}"

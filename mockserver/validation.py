@@ -229,6 +229,8 @@ class RequestValidator:
         self, path: Mapping[str, str], query: Mapping[str, str], headers: Mapping[str, str]
     ) -> list[Finding]:
         findings: list[Finding] = []
+        if not self._params:  # most provider operations: nothing to look at (cookies unparsed)
+            return findings
         sources = {"path": path, "query": query, "header": headers, "cookie": _cookies(headers)}
         for p in self._params:
             raw = sources[p.location].get(p.name)
