@@ -290,7 +290,7 @@ class Draft:
     """The bytes it holds, about (what a store's byte limit counts until it is written out)."""
 
     def __post_init__(self) -> None:
-        headers = sum(len(k) + len(v) for k, v in self.headers.items())
+        headers = sum(map(len, self.headers)) + sum(map(len, self.headers.values()))
         self.size = len(self.raw) + len(self.content) + headers + 256
 
     @property

@@ -112,19 +112,21 @@ class MemoryStore:
     async def journal_append(self, entry: Record | Draft) -> int:
         seq = next(self._seq)
         if isinstance(entry, Draft) and entry.small:  # written out when first read
-            kept, ring = _Kept(seq, entry), "request"
+            kept, ring, size = _Kept(seq, entry), "request", entry.size
         else:
             record = written(entry)
-            kept = _Kept(seq, _dumps({**record, "seq": seq}))
+            data = _dumps({**record, "seq": seq})
+            kept, size = _Kept(seq, data), len(data)
             ring = "webhook" if record.get("kind") == "webhook" else "request"
         items = self._journal[ring]
         items.append(kept)
-        self._journal_bytes[ring] += kept.size
-        limit = self.limits.deliveries if ring == "webhook" else self.limits.journal_entries
-        while len(items) > 1 and (
-            len(items) > limit or self._journal_bytes[ring] > self.limits.journal_bytes
-        ):
-            self._journal_bytes[ring] -= items.popleft().size
+        held = self._journal_bytes[ring] = self._journal_bytes[ring] + size
+        limits = self.limits
+        limit = limits.deliveries if ring == "webhook" else limits.journal_entries
+        if len(items) > limit or held > limits.journal_bytes:
+            while len(items) > 1 and (len(items) > limit or held > limits.journal_bytes):
+                held -= items.popleft().size
+            self._journal_bytes[ring] = held
         return seq
 
     async def journal_entries(
