@@ -26,13 +26,15 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+
+# Imported with this module, not with the first large image (~6 ms of start): the pool outlives
+# whatever imported it, and a harness that restores ``sys.modules`` between tests (pytester) would
+# drop a module imported later, so the pool's next task no longer pickles ("not the same object").
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:  # concurrent.futures.process imports multiprocessing: with the first large image
-    from concurrent.futures import ProcessPoolExecutor
+from typing import Literal
 
 log = logging.getLogger("headshot_mock")
 Format = Literal["png", "jpeg"]
@@ -105,7 +107,7 @@ async def produce(recipe: Recipe) -> bytes:
             loop = asyncio.get_running_loop()
             try:
                 found = await loop.run_in_executor(_pool(), _render, recipe)
-            except BrokenExecutor as exc:  # a worker could not start or died: threads from now on
+            except BrokenProcessPool as exc:  # a worker could not start or died: threads from now on
                 _WORKERS.broken(exc)
                 found = await loop.run_in_executor(_pool(), _render, recipe)
         _CACHE.put(recipe, found)
@@ -187,7 +189,6 @@ class _Workers:
                 self._threads_only = "the main script has no __main__ guard"
                 return
             import multiprocessing  # with the first large image (importing this module starts nothing)
-            from concurrent.futures import ProcessPoolExecutor
 
             context = multiprocessing.get_context("spawn")  # no fork of a process with threads
             self._processes = ProcessPoolExecutor(

@@ -260,7 +260,7 @@ class Draft:
     request and its answer left them (never changed after the answer).
 
     Writing an entry out (:meth:`record`: headers and keys redacted, bodies summarised and cut
-    to the budget, the sanitising check) is about a fifth of a mocked request's CPU, and most
+    to the budget, the sanitising check) is about an eighth of a mocked request's CPU, and most
     entries are never read. A store that keeps the journal in the serving process
     (``MemoryStore``) keeps a small draft as it is and writes it out when it is first read,
     so what any reader sees is the same redacted entry; a shared store writes it out before it

@@ -92,8 +92,6 @@ def test_contracts_uses_only_the_mockservers_front_door() -> None:
     "module",
     [
         pytest.param("redis", id="redis-unless-asked"),
-        # the image processes start with the first large image, and with them multiprocessing
-        pytest.param("multiprocessing", id="multiprocessing-until-a-large-image"),
         pytest.param("PIL", id="pillow-until-an-image"),
     ],
 )

@@ -6,7 +6,9 @@ bounded as written-out entries are."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -36,6 +38,13 @@ class AtOnce(MemoryStore):
         if not isinstance(entry, dict) or entry.get("kind") != "webhook":
             self.at_append[seq] = json.loads(json.dumps({**written(entry), "seq": seq}))
         return seq
+
+
+@contextlib.asynccontextmanager
+async def _client(store: MemoryStore, config: MockConfig | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(config=config or MockConfig(), store=store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4010") as client:
+        yield client
 
 
 def _calls() -> list[tuple[str, str, Any]]:
@@ -89,10 +98,8 @@ def test_a_draft_read_later_is_the_entry_written_at_the_request(
 ) -> None:
     async def go() -> None:
         store = AtOnce()
-        app = create_app(config=MockConfig(time_scale=0), store=store)
-        transport = httpx.ASGITransport(app=app)
         last_id = "1"
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4010") as client:
+        async with _client(store, MockConfig(time_scale=0)) as client:
             for index, query, extra, planted, advance in calls:
                 method, path, body = CALLS[index]
                 headers = {**extra, **({"x-mock-scenario": scenario} if scenario and body else {})}
@@ -119,9 +126,7 @@ def test_a_draft_read_later_is_the_entry_written_at_the_request(
 def test_a_small_entry_is_kept_as_a_draft_until_read_then_as_its_bytes() -> None:
     async def go() -> None:
         store = MemoryStore()
-        app = create_app(store=store)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4010") as client:
+        async with _client(store) as client:
             body = {"key": SECRET, "prompt": "p", "face_image": "https://e.com/f.jpg"}
             assert (await client.post(HEADSHOT, json=body)).status_code == 200
             [kept] = store._journal["request"]
@@ -137,9 +142,7 @@ def test_a_small_entry_is_kept_as_a_draft_until_read_then_as_its_bytes() -> None
 def test_a_large_entry_is_written_out_at_once() -> None:
     async def go() -> None:
         store = MemoryStore()
-        app = create_app(store=store)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4010") as client:
+        async with _client(store) as client:
             body = {"key": SECRET, "prompt": "p" * DRAFT_BYTES, "face_image": "https://e.com/f.jpg"}
             await client.post(HEADSHOT, json=body)
             [kept] = store._journal["request"]
@@ -154,9 +157,7 @@ def test_drafts_count_against_the_journal_byte_limit() -> None:
     async def go() -> None:
         limit = 20_000
         store = MemoryStore(limits=Limits(journal_bytes=limit))
-        app = create_app(store=store)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4010") as client:
+        async with _client(store) as client:
             body = {"key": "k", "prompt": "p" * 2000, "face_image": "https://e.com/f.jpg"}
             for _ in range(40):
                 await client.post(HEADSHOT, json=body)
