@@ -53,9 +53,10 @@ class Finding:
         # Findings travel in answers, headers and the journal: never a whole image or key.
         for name in ("field", "message"):
             text = getattr(self, name)
-            if not _is_text(text):  # a key with a lone surrogate: shown escaped
-                text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-            object.__setattr__(self, name, cut(text) if len(text) > 120 else text)
+            if len(text) > 120 or not text.isascii():  # the common case: short ASCII, kept as is
+                if not _is_text(text):  # a key with a lone surrogate: shown escaped
+                    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+                object.__setattr__(self, name, cut(text) if len(text) > 120 else text)
 
     def __str__(self) -> str:
         sep = "" if self.field.startswith("[") else "."
