@@ -2,7 +2,8 @@
 
 No caller ever holds a live record: journal entries, jobs and file records are kept as their
 compact JSON bytes (as a shared store keeps them: encoding is the copy, and bytes take a fraction
-of the memory of the dicts), everything else as copies, and every read hands out a fresh value.
+of the memory of the dicts; a small request's journal entry waits as its draft until it is read,
+see ``memory_journal``), everything else as copies, and every read hands out a fresh value.
 What works here works against a store that serialises (see ``SerialisingStore``).
 """
 
@@ -14,7 +15,7 @@ import heapq
 import itertools
 import json
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -23,8 +24,9 @@ from headshot_mock.mockserver.codec import copy as _copy
 from headshot_mock.mockserver.codec import dumps as _dumps
 from headshot_mock.mockserver.codec import loads as _loads
 from headshot_mock.mockserver.errors import StateFull
-from headshot_mock.mockserver.journal import Draft, written
+from headshot_mock.mockserver.journal import Draft
 from headshot_mock.mockserver.stores.base import Due, Limits, Opening, Record
+from headshot_mock.mockserver.stores.memory_journal import Journal
 
 
 def size_of(value: Any) -> int:
@@ -40,21 +42,6 @@ def size_of(value: Any) -> int:
 
 def _thaw(data: bytes | None) -> Record | None:
     return None if data is None else _loads(data)
-
-
-class _Kept:
-    """A journal entry as the journal holds it: its JSON bytes, or a small request's
-    :class:`Draft` until the entry is first read (then its bytes)."""
-
-    __slots__ = ("data", "seq")
-
-    def __init__(self, seq: int, data: bytes | Draft) -> None:
-        self.seq = seq
-        self.data = data
-
-    @property
-    def size(self) -> int:
-        return self.data.size if isinstance(self.data, Draft) else len(self.data)
 
 
 class MemoryStore:
@@ -82,9 +69,7 @@ class MemoryStore:
         self.reset_sync()
 
     def reset_sync(self) -> None:
-        self._journal: dict[str, deque[_Kept]] = {"request": deque(), "webhook": deque()}
-        self._journal_bytes = {"request": 0, "webhook": 0}
-        self._seq = itertools.count(1)
+        self._journal = Journal(self.limits)
         self._rules: list[Record] = []
         self._rule_ids = itertools.count(1)
         self._defaults: dict[str, str] = {}
@@ -110,24 +95,7 @@ class MemoryStore:
 
     # journal ------------------------------------------------------------------------------
     async def journal_append(self, entry: Record | Draft) -> int:
-        seq = next(self._seq)
-        if isinstance(entry, Draft) and entry.small:  # written out when first read
-            kept, ring, size = _Kept(seq, entry), "request", entry.size
-        else:
-            record = written(entry)
-            data = _dumps({**record, "seq": seq})
-            kept, size = _Kept(seq, data), len(data)
-            ring = "webhook" if record.get("kind") == "webhook" else "request"
-        items = self._journal[ring]
-        items.append(kept)
-        held = self._journal_bytes[ring] = self._journal_bytes[ring] + size
-        limits = self.limits
-        limit = limits.deliveries if ring == "webhook" else limits.journal_entries
-        if len(items) > limit or held > limits.journal_bytes:
-            while len(items) > 1 and (len(items) > limit or held > limits.journal_bytes):
-                held -= items.popleft().size
-            self._journal_bytes[ring] = held
-        return seq
+        return self._journal.append(entry)
 
     async def journal_entries(
         self,
@@ -136,37 +104,13 @@ class MemoryStore:
         newest: int | None = None,
         after: int = 0,
     ) -> list[Record]:
-        found: list[Record] = []
-        if newest is not None and newest <= 0:
-            return found
-        rings = (reversed(self._journal["request"]), reversed(self._journal["webhook"]))
-        for kept in heapq.merge(*rings, key=lambda kept: -kept.seq):  # newest first
-            if kept.seq <= after:
-                break
-            entry = self._entry(kept)  # one by one: the newest few need only a few decodes
-            if where is None or where(entry):
-                found.append(entry)
-                if newest is not None and len(found) >= newest:
-                    break
-        found.reverse()
-        return found
-
-    def _entry(self, kept: _Kept) -> Record:
-        """A fresh copy of a kept entry; a draft is written out first, and kept as its bytes."""
-        if isinstance(kept.data, Draft):
-            data = _dumps({**kept.data.record(), "seq": kept.seq})
-            self._journal_bytes["request"] += len(data) - kept.data.size
-            kept.data = data
-        entry: Record = _loads(kept.data)
-        return entry
+        return self._journal.entries(where=where, newest=newest, after=after)
 
     async def journal_count(self) -> int:
-        return sum(len(ring) for ring in self._journal.values())
+        return self._journal.count()
 
     async def journal_clear(self) -> None:
-        for ring in self._journal.values():
-            ring.clear()
-        self._journal_bytes = {"request": 0, "webhook": 0}
+        self._journal.clear()
 
     # rules ----------------------------------------------------------------------------------
     async def rule_add(self, rule: Record) -> Record:

@@ -129,7 +129,7 @@ def test_a_small_entry_is_kept_as_a_draft_until_read_then_as_its_bytes() -> None
         async with _client(store) as client:
             body = {"key": SECRET, "prompt": "p", "face_image": "https://e.com/f.jpg"}
             assert (await client.post(HEADSHOT, json=body)).status_code == 200
-            [kept] = store._journal["request"]
+            [kept] = store._journal.kept("request")
             assert isinstance(kept.data, Draft)
             [entry] = (await client.get("/__mock/journal")).json()["entries"]
             assert entry["request"]["body"]["key"] == "***"
@@ -145,7 +145,7 @@ def test_a_large_entry_is_written_out_at_once() -> None:
         async with _client(store) as client:
             body = {"key": SECRET, "prompt": "p" * DRAFT_BYTES, "face_image": "https://e.com/f.jpg"}
             await client.post(HEADSHOT, json=body)
-            [kept] = store._journal["request"]
+            [kept] = store._journal.kept("request")
             assert isinstance(kept.data, bytes)  # no raw body (nor its key) held for a cut entry
             assert SECRET.encode() not in kept.data
             assert len(kept.data) < DRAFT_BYTES
@@ -163,9 +163,9 @@ def test_drafts_count_against_the_journal_byte_limit() -> None:
                 await client.post(HEADSHOT, json=body)
             held = await store.journal_count()
             assert 1 < held < 40
-            assert store._journal_bytes["request"] <= limit
+            assert store._journal.bytes_held("request") <= limit
             entries = (await client.get("/__mock/journal")).json()["entries"]
             assert len(entries) == held  # written out, nothing lost
-            assert store._journal_bytes["request"] == sum(k.size for k in store._journal["request"])
+            assert store._journal.bytes_held("request") == sum(k.size for k in store._journal.kept("request"))
 
     asyncio.run(go())

@@ -136,20 +136,20 @@ async def test_journal_reads_the_newest_matching_entries_oldest_first(store: Sto
 async def test_what_is_not_above_after_is_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
     """The page polls `after=` its newest seq ten times a second: a poll decodes what is new, not
     the journal (memory; Redis reads one page of each stream, the test above covers its pages)."""
-    from headshot_mock.mockserver.stores import memory
+    from headshot_mock.mockserver.stores import memory_journal
 
     store = MemoryStore()
     for n in range(1, 501):
         await store.journal_append({"n": n})
     decoded = 0
-    loads = memory._loads  # type: ignore[attr-defined]
+    loads = memory_journal._loads  # type: ignore[attr-defined]
 
     def counting(data: bytes) -> Any:
         nonlocal decoded
         decoded += 1
         return loads(data)
 
-    monkeypatch.setattr(memory, "_loads", counting)
+    monkeypatch.setattr(memory_journal, "_loads", counting)
     assert [e["n"] for e in await store.journal_entries(after=498)] == [499, 500]
     assert decoded == 2
 
