@@ -119,6 +119,25 @@ def portrait(key: str) -> bytes:
     return json.dumps(body).encode()
 
 
+def one_answer(sock: socket.socket) -> bytes:
+    """One whole answer on a kept-alive connection (headers, then content-length bytes)."""
+    sock.settimeout(10)
+
+    def more() -> bytes:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        return chunk
+
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        raw += more()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        body += more()
+    return head + b"\r\n\r\n" + body
+
+
 def read_all(sock: socket.socket, timeout: float = 5.0) -> bytes:
     sock.settimeout(timeout)
     chunks = []

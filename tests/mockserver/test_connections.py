@@ -21,8 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from headshot_mock.mockserver import BackgroundServer
+from headshot_mock.mockserver import BackgroundServer, create_app
 from headshot_mock.mockserver.faults import WIRE
+from tests.served import PORTRAIT, one_answer, portrait, request, status_of
 
 
 async def _nodelay(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -95,3 +96,55 @@ def test_a_streamed_answer_sends_its_headers_at_once() -> None:
         assert time.monotonic() - started < 0.6, "the headers waited for the body"
         sock.settimeout(5)
         assert sock.recv(65536) == b"ok"
+
+
+async def _where(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers with the scheme and client address the app was given."""
+    if scope["type"] != "http":
+        return
+    body = json.dumps({"scheme": scope["scheme"], "client": scope["client"][0]}).encode()
+    headers = [(b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_forwarded_headers_from_a_loopback_proxy_apply_request_by_request() -> None:
+    """uvicorn's proxy-headers middleware runs only for requests that carry X-Forwarded-*: on one
+    keep-alive connection, such a request gets the proxy's scheme and client, the next its own."""
+    forwarded = {"x-forwarded-proto": "https", "x-forwarded-for": "203.0.113.7"}
+    with BackgroundServer(_where) as server, httpx.Client() as client:
+        seen = [
+            client.get(server.url, headers=headers).json()
+            for headers in ({}, forwarded, {}, {"X-Forwarded-Proto": "https"})
+        ]
+    assert seen == [
+        {"scheme": "http", "client": "127.0.0.1"},
+        {"scheme": "https", "client": "203.0.113.7"},
+        {"scheme": "http", "client": "127.0.0.1"},
+        {"scheme": "https", "client": "127.0.0.1"},
+    ]
+
+
+def test_a_busy_keepalive_connection_outlives_its_timeouts() -> None:
+    """Both timeouts count from the last answer: one connection asking every 0.15 s for longer
+    than either stays open, and an answer held past both (the ``slow`` scenario) still arrives."""
+    app = create_app(keepalive_timeout=0.4, header_timeout=0.4, slow_seconds=0.9)
+    with BackgroundServer(app) as server, socket.create_connection(("127.0.0.1", server.port)) as sock:
+        started = time.monotonic()
+        statuses = []
+        while time.monotonic() - started < 1.5:
+            sock.sendall(request(b"/__mock/health", method=b"GET"))
+            statuses.append(status_of(one_answer(sock)))
+            time.sleep(0.15)
+        held = time.monotonic()
+        slow_request = request(PORTRAIT, portrait("k"))
+        sock.sendall(slow_request.replace(b"\r\n\r\n", b"\r\nx-mock-scenario: slow\r\n\r\n", 1))
+        slow = one_answer(sock)
+        held = time.monotonic() - held
+        sock.sendall(request(b"/__mock/health", method=b"GET"))
+        after = status_of(one_answer(sock))
+    assert set(statuses) == {200}
+    assert len(statuses) >= 8
+    assert status_of(slow) == 200
+    assert held >= 0.85
+    assert after == 200

@@ -3,25 +3,21 @@ connection timeouts hold while it runs. A real subprocess on a free loopback por
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 
-from tests.served import EXIT_WITHIN, PORTRAIT, portrait, read_all, request, served, settle, status_of
-
-
-def _one_answer(sock: socket.socket) -> bytes:
-    """One whole answer on a kept-alive connection (headers, then content-length bytes)."""
-    sock.settimeout(10)
-    raw = b""
-    while b"\r\n\r\n" not in raw:
-        raw += sock.recv(65536)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-    while len(body) < length:
-        body += sock.recv(65536)
-    return raw
+from tests.served import (
+    EXIT_WITHIN,
+    PORTRAIT,
+    one_answer,
+    portrait,
+    read_all,
+    request,
+    served,
+    settle,
+    status_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +49,7 @@ def test_half_sent_body_slowloris_and_idle_connections_do_not_delay_exit() -> No
         loris.sendall(b"POST /idphoto/api/generate-portrait HTTP/1.1\r\nhost: 127.0.0.1\r\n")
         idle = server.connect()
         idle.sendall(request(b"/__mock/health", method=b"GET"))
-        assert status_of(_one_answer(idle)) == 200  # kept alive, now idle
+        assert status_of(one_answer(idle)) == 200  # kept alive, now idle
         silent = server.connect()  # opened, never sends a byte
         settle()
         loris.sendall(b"x-slow: 1\r\n")
@@ -117,7 +113,7 @@ def test_slowloris_headers_are_cut_off_after_header_timeout() -> None:
         # A normal client on a new connection is served as before.
         ok = server.connect()
         ok.sendall(request(b"/__mock/health", method=b"GET"))
-        status = status_of(_one_answer(ok))
+        status = status_of(one_answer(ok))
         server.terminate()
     assert closed_after is not None
     assert 0.5 < closed_after < 3.0, closed_after
@@ -128,7 +124,7 @@ def test_an_idle_keepalive_connection_is_closed_after_keepalive_timeout() -> Non
     with served("serve", "--keepalive-timeout", "0.5") as server:
         sock = server.connect()
         sock.sendall(request(b"/__mock/health", method=b"GET"))
-        assert status_of(_one_answer(sock)) == 200
+        assert status_of(one_answer(sock)) == 200
         started = time.monotonic()
         rest = read_all(sock, timeout=5)
         closed_after = time.monotonic() - started
@@ -147,6 +143,6 @@ def test_a_slow_but_steady_body_is_not_cut() -> None:
             time.sleep(0.3 if i < 80 else 0)
             sock.sendall(body[i : i + 20])
         sock.settimeout(10)
-        answer = _one_answer(sock)
+        answer = one_answer(sock)
         server.terminate()
     assert status_of(answer) == 200, answer[:300]
