@@ -348,7 +348,31 @@ class Engine:
         }
         if findings:
             headers["x-mock-violations"] = _header_text(" | ".join(str(f) for f in findings))
-        return Response(content, status_code=answer.status, headers=headers, media_type=answer.media_type)
+        return _Answered(content, answer.status, headers, answer.media_type)
+
+
+class _Answered(Response):
+    """Starlette's :class:`Response` of the engine's answer, its headers encoded in one pass
+    (Starlette's ``init_headers`` builds a list of names and scans it twice): lower-case names,
+    then ``content-length`` and ``content-type`` as Starlette adds them when the answer has none."""
+
+    def __init__(
+        self, content: bytes, status: int, headers: Mapping[str, str], media_type: str | None
+    ) -> None:
+        self.status_code = status
+        self.body = content
+        self.background = None
+        if media_type is not None:
+            self.media_type = media_type
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        named = {k for k, _ in raw}
+        if b"content-length" not in named and not (status < 200 or status in (204, 304)):
+            raw.append((b"content-length", str(len(content)).encode("latin-1")))
+        if media_type is not None and b"content-type" not in named:
+            if media_type.startswith("text/") and "charset=" not in media_type.lower():
+                media_type += "; charset=" + self.charset
+            raw.append((b"content-type", media_type.encode("latin-1")))
+        self.raw_headers = raw
 
 
 async def _read(request: Request, headers: Mapping[str, str]) -> tuple[bytes, bool]:
