@@ -85,9 +85,12 @@ class MockApp(Starlette):
         error middleware, its exception middleware and the router would add three layers and
         two wrappers of ``send`` (~5% of such a request's CPU) and do nothing for these routes:
         the guard answers every failure, and the route was found by one dict lookup."""
-        if scope["type"] == "http" and self._exact().answers(scope):
+        route = self._exact().route_for(scope) if scope["type"] == "http" else None
+        if route is not None:
             scope["app"] = self
             scope.setdefault("router", self.router)
+            scope["route"] = route
+            scope[_MATCHED] = scope["path"]
             if self._short is None:
                 self._short = self._exact_stack()
             await self._short(scope, receive, send)
@@ -100,11 +103,18 @@ class MockApp(Starlette):
 
     def _exact_stack(self) -> ASGIApp:
         """The app's middleware (``user_middleware``, as Starlette builds its stack) around the
-        exact routes; built on first use, as Starlette's own stack is, so a middleware added to
-        the app before it serves is in both."""
+        route found before them; built on first use, as Starlette's own stack is, so a middleware
+        added to the app before it serves is in both. A middleware that changed the path sends
+        the request to the router."""
 
         async def route(scope: Scope, receive: Receive, send: Send) -> None:
-            await self._exact().handle(scope, receive, send)
+            if scope["path"] is not scope[_MATCHED]:
+                await self.router(scope, receive, send)
+                return
+            # The endpoint (engine.handle) answers every failure itself and raises no
+            # HTTPException: Starlette's per-route exception wrapper would only add two layers.
+            response = await scope["route"].endpoint(Request(scope, receive, send))
+            await response(scope, receive, send)
 
         app: ASGIApp = route
         for cls, args, kwargs in reversed(self.user_middleware):
@@ -227,28 +237,30 @@ class _ExactPaths(BaseRoute):
     def __init__(self, routes: list[Route]) -> None:
         self._routes = {route.path: route for route in routes if "{" not in route.path}
 
-    def answers(self, scope: Scope) -> bool:
+    def route_for(self, scope: Scope) -> Route | None:
+        """The route of the scope's path, if it is one of these and answers the scope's method."""
         route = self._routes.get(_route_path(scope))
-        return route is not None and route.methods is not None and scope["method"] in route.methods
+        if route is not None and route.methods is not None and scope["method"] in route.methods:
+            return route
+        return None
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and self.answers(scope):
-            return Match.FULL, {"endpoint": self._routes[_route_path(scope)].endpoint, "path_params": {}}
+        route = self.route_for(scope) if scope["type"] == "http" else None
+        if route is not None:
+            return Match.FULL, {"endpoint": route.endpoint, "path_params": {}, "route": route}
         return Match.NONE, {}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._routes.get(_route_path(scope))
-        if route is None:  # the routes were reloaded (--watch) since this path was matched
-            await scope["router"](scope, receive, send)
-            return
-        scope["route"] = route
-        # The endpoint (engine.handle) answers every failure itself and raises no HTTPException:
-        # Starlette's per-route exception wrapper would only add two layers of calls.
-        response = await route.endpoint(Request(scope, receive, send))
+        """Starlette's router found the route (``matches``); MockApp's short way does not come here."""
+        response = await scope["route"].endpoint(Request(scope, receive, send))
         await response(scope, receive, send)
 
 
 _NO_EXACT_PATHS = _ExactPaths([])
+
+
+_MATCHED = "headshot_mock.matched_path"
+"""The path MockApp found the route for, before the app's middleware ran."""
 
 
 def _route_path(scope: Scope) -> str:

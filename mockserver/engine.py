@@ -340,24 +340,30 @@ class Engine:
             budget=budget,
         )
         seq = await self.runtime.store.journal_append(entry)
-        headers = {
-            **answer.headers,
-            "x-mock-scenario": str(answer.scenario),
-            "x-mock-validation": f"{level}; violations={len(findings)}",
-            "x-mock-request-id": str(seq),
-        }
+        own = [
+            (b"x-mock-scenario", str(answer.scenario).encode("latin-1")),
+            (b"x-mock-validation", f"{level}; violations={len(findings)}".encode()),
+            (b"x-mock-request-id", b"%d" % seq),
+        ]
         if findings:
-            headers["x-mock-violations"] = _header_text(" | ".join(str(f) for f in findings))
-        return _Answered(content, answer.status, headers, answer.media_type)
+            own.append((b"x-mock-violations", _header_text(" | ".join(map(str, findings))).encode()))
+        return _Answered(content, answer.status, answer.headers, answer.media_type, own)
 
 
 class _Answered(Response):
     """Starlette's :class:`Response` of the engine's answer, its headers encoded in one pass
-    (Starlette's ``init_headers`` builds a list of names and scans it twice): lower-case names,
-    then ``content-length`` and ``content-type`` as Starlette adds them when the answer has none."""
+    (Starlette's ``init_headers`` builds a list of names and scans it twice): the provider's
+    ``headers`` with lower-case names, then the mock's ``own`` (``x-mock-*``, encoded already),
+    then ``content-length`` and ``content-type`` as Starlette adds them when the provider's
+    headers have none."""
 
     def __init__(
-        self, content: bytes, status: int, headers: Mapping[str, str], media_type: str | None
+        self,
+        content: bytes,
+        status: int,
+        headers: Mapping[str, str],
+        media_type: str | None,
+        own: list[tuple[bytes, bytes]],
     ) -> None:
         self.status_code = status
         self.body = content
@@ -365,14 +371,18 @@ class _Answered(Response):
         if media_type is not None:
             self.media_type = media_type
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        named = {k for k, _ in raw}
+        named = {k for k, _ in raw} if raw else _NONE
+        raw += own
         if b"content-length" not in named and not (status < 200 or status in (204, 304)):
-            raw.append((b"content-length", str(len(content)).encode("latin-1")))
+            raw.append((b"content-length", b"%d" % len(content)))
         if media_type is not None and b"content-type" not in named:
             if media_type.startswith("text/") and "charset=" not in media_type.lower():
                 media_type += "; charset=" + self.charset
             raw.append((b"content-type", media_type.encode("latin-1")))
         self.raw_headers = raw
+
+
+_NONE: frozenset[bytes] = frozenset()
 
 
 async def _read(request: Request, headers: Mapping[str, str]) -> tuple[bytes, bool]:

@@ -62,6 +62,7 @@ class Guard:
         self._names = frozenset(names - {"", "0.0.0.0", "::"})
         self._token = config.admin_token.encode() if config.admin_token else None
         self._admin = config.admin
+        self._hosts: dict[tuple[str, str], bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,7 +118,7 @@ class Guard:
     def _refusal(self, scope: Scope) -> Response | None:
         headers = request_headers(scope)
         host = headers.get("host")
-        if host is not None and not self._own(_hostname(host), scope):
+        if host is not None and not self._own_host(host, scope):
             return problem(
                 421,
                 "Not this mock's name",
@@ -163,6 +164,18 @@ class Guard:
             )
         return None
 
+    def _own_host(self, host: str, scope: Scope) -> bool:
+        """Whether ``Host: host`` names this mock (remembered: clients send the same few)."""
+        server = scope.get("server")
+        key = (host, str(server[0]) if server else "")  # ASGI servers send a tuple or a list
+        own = self._hosts.get(key)
+        if own is None:
+            own = self._own(_hostname(host), scope)
+            if len(self._hosts) >= _HOSTS_KEPT:
+                self._hosts.clear()
+            self._hosts[key] = own
+        return own
+
     def _own(self, name: str, scope: Scope) -> bool:
         if name in self._names or is_loopback(name):
             return True
@@ -189,6 +202,8 @@ class Guard:
             return uuid.uuid4().hex[:12]
 
 
+_HOSTS_KEPT = 256
+"""Host headers whose verdict the guard remembers (forgotten all at once past this many)."""
 _HEADERS = "headshot_mock.headers"
 """Where the scope keeps its request headers once decoded (the guard reads them first)."""
 
@@ -199,11 +214,12 @@ def request_headers(scope: Scope) -> dict[str, str]:
     repeated ones, in the order sent (the journal keeps it). Read it, do not change it."""
     found: dict[str, str] | None = scope.get(_HEADERS)
     if found is None:
-        found = {}
-        for name, value in scope.get("headers", ()):
-            key = name.decode("latin-1").lower()
-            if key not in found:
-                found[key] = value.decode("latin-1")
+        raw = scope.get("headers", ())
+        found = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
+        if len(found) < len(raw):  # a repeated name: the first one counts
+            found = {}
+            for name, value in raw:
+                found.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         scope[_HEADERS] = found
     return found
 

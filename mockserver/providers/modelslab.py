@@ -190,6 +190,8 @@ def _sides(operation_id: str, body: dict[str, Any]) -> tuple[int, int]:
 
 def _int(value: Any, default: int) -> int:
     """Numbers arrive as numbers or numeric strings (C7); the lenient schema vouched for them."""
+    if type(value) is int:
+        return value
     if value is None or value == "":
         return default
     try:
@@ -202,10 +204,6 @@ def _meta(
     body: dict[str, Any], width: int, height: int, samples: int, seed: int, prefix: str
 ) -> dict[str, Any]:
     """The ``meta`` echo, with ModelsLab's yes/no strings for booleans."""
-
-    def yes_no(value: Any) -> str:
-        return "yes" if str(value).lower() in ("true", "1", "yes") else "no"
-
     meta: dict[str, Any] = {
         "prompt": body.get("prompt", ""),
         "negative_prompt": body.get("negative_prompt") or "",
@@ -213,8 +211,8 @@ def _meta(
         "width": width,
         "height": height,
         "samples": samples,
-        "base64": yes_no(body.get("base64", False)),
-        "safety_checker": yes_no(body.get("safety_checker", False)),
+        "base64": _yes_no(body.get("base64", False)),
+        "safety_checker": _yes_no(body.get("safety_checker", False)),
         "seed": seed,
         "file_prefix": f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-{prefix[20:]}",
         "outdir": "out",
@@ -224,3 +222,7 @@ def _meta(
         if body.get(key) is not None:
             meta[key] = body[key]
     return meta
+
+
+def _yes_no(value: Any) -> str:
+    return "yes" if str(value).lower() in ("true", "1", "yes") else "no"

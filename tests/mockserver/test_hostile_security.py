@@ -7,7 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -187,6 +187,43 @@ def test_a_host_that_is_not_the_mocks_own_name_is_refused() -> None:
     assert {status for status, _ in answers.values()} == {200}, answers
     assert provider.status_code == 421
     assert "--public-url" in provider.json()["detail"]
+
+
+async def test_a_host_verdict_follows_the_address_the_request_came_to() -> None:
+    """The guard remembers its verdict per Host header and the address a request reached: a
+    Host naming that address is the mock's own, the same Host reaching another address is not,
+    in either order and asked again (the address as a tuple or, from some servers, a list)."""
+    app = create_app()
+
+    async def status(server: Any) -> int:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/__mock/health",
+            "raw_path": b"/__mock/health",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"10.9.8.7:4010")],
+            "client": ("10.9.8.1", 50000),
+            "server": server,
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(dict(message))
+
+        await app(scope, receive, send)
+        return int(sent[0]["status"])
+
+    seen = [await status(server) for server in [("10.9.8.7", 4010), ("127.0.0.1", 4010)] * 2]
+    seen += [await status(["127.0.0.1", 4010]), await status(["10.9.8.7", 4010])]
+    assert seen == [200, 421, 200, 421, 421, 200]
 
 
 async def test_links_use_the_public_url_not_the_host_header() -> None:
