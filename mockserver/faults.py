@@ -214,8 +214,11 @@ async def hold(scenario: str, config: MockConfig, now: Callable[[], Awaitable[fl
     """The added wait of the ``slow`` and ``timeout`` scenarios, on the mock clock (``now``). Real
     time moves that clock, so a server holds this long for real; advancing it (a test, the admin
     API, ``ClientSuite`` once the client gave up) ends the hold within :data:`HOLD_TICK`."""
-    seconds = {"slow": config.slow_seconds, "timeout": config.timeout_seconds}.get(scenario)
-    if seconds is None:
+    if scenario == "slow":
+        seconds = config.slow_seconds
+    elif scenario == "timeout":
+        seconds = config.timeout_seconds
+    else:
         return
     until = await now() + seconds
     while (left := until - await now()) > 0:

@@ -141,7 +141,7 @@ class MemoryStore:
 
     async def opening(self, provider: str, operation: str, *, take_rule: bool = True) -> Opening:
         rule = await self.rule_take(provider, operation) if take_rule else None
-        return Opening(rule, await self.default_get(provider), await self.clock_offset())
+        return Opening(rule, self._defaults.get(provider), self._offset)
 
     async def rules_clear(self) -> None:
         self._rules.clear()
@@ -170,7 +170,8 @@ class MemoryStore:
         self._jobs[(job["provider"], job["id"])] = _dumps(job)
         while len(self._jobs) > self.limits.jobs:
             self._jobs.popitem(last=False)
-        await self.due_add(due)
+        if due:
+            await self.due_add(due)
 
     async def job_get(self, provider: str, job_id: str) -> Record | None:
         return _thaw(self._jobs.get((provider, job_id)))
