@@ -67,3 +67,23 @@ def test_quick_soak_sends_exactly_its_count_and_the_server_comes_back_clean(tmp_
     assert figures["5xx_asked_for"] > 0  # the mix does ask for the server_error scenario
     assert figures["webhooks_received"] > 0
     assert (figures["fds_back_to_baseline"], figures["server_log_tracebacks"]) == (True, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="needs valgrind (.ci/run installs it)")
+def test_instruction_counts_are_printed_for_the_mock_and_raw_starlette() -> None:
+    done = subprocess.run(
+        [sys.executable, "benchmarks/instructions.py", "-n", "16", "--warm", "8"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = dict(re.findall(r"^\| (headshot-mock|starlette-raw) \| ([\d,]+) \|", done.stdout, re.M))
+    assert set(rows) == {"headshot-mock", "starlette-raw"}, done.stdout
+    # Not a target, a sanity bound: the mock does more than a fixed answer, and a count this far off
+    # would mean the wrong process (a forked image worker) was counted.
+    mock, raw = (int(rows[name].replace(",", "")) for name in ("headshot-mock", "starlette-raw"))
+    assert 0 < raw < mock, done.stdout
