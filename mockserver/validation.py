@@ -33,6 +33,13 @@ _DIGITS_EXACT = 300
 """JSON integers with up to this many digits are taken as they are; longer ones must fit a double."""
 
 
+def _shown_safely(text: str) -> str:
+    """A finding's field or message: a lone surrogate (in a key) escaped, long runs cut."""
+    if not _is_text(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return cut(text) if len(text) > 120 else text
+
+
 def cut(text: str, limit: int = MESSAGE_LIMIT) -> str:
     """``text`` with long runs (base64, keys) replaced by their head and size, and capped."""
     text = _LONG_TOKEN.sub(lambda m: f"{m[0][:12]}…({len(m[0])} chars)", text)
@@ -51,12 +58,11 @@ class Finding:
 
     def __post_init__(self) -> None:
         # Findings travel in answers, headers and the journal: never a whole image or key.
-        for name in ("field", "message"):
-            text = getattr(self, name)
-            if len(text) > 120 or not text.isascii():  # the common case: short ASCII, kept as is
-                if not _is_text(text):  # a key with a lone surrogate: shown escaped
-                    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-                object.__setattr__(self, name, cut(text) if len(text) > 120 else text)
+        # The common case, short ASCII, is kept as it is.
+        if len(self.field) > 120 or not self.field.isascii():
+            object.__setattr__(self, "field", _shown_safely(self.field))
+        if len(self.message) > 120 or not self.message.isascii():
+            object.__setattr__(self, "message", _shown_safely(self.message))
 
     def __str__(self) -> str:
         sep = "" if self.field.startswith("[") else "."

@@ -149,9 +149,10 @@ class Provider:
         The operation's ``invalid_request`` example, else its ``validation_error`` or ``error``
         one, else its first 4xx: the envelope the provider uses on that endpoint.
         """
-        named = [call.examples[n] for n in REJECTION_EXAMPLES if n in call.examples]
-        fallback = [ex for ex in call.examples.values() if 400 <= ex.status < 500]
-        example = (named or fallback)[0]
+        examples = call.examples
+        example = next((examples[n] for n in REJECTION_EXAMPLES if n in examples), None)
+        if example is None:
+            example = next(ex for ex in examples.values() if 400 <= ex.status < 500)
         answer = Answer(
             example.status, example.body(), example.media_type, dict(example.headers), "invalid_request"
         )
