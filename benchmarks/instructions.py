@@ -49,7 +49,7 @@ def instructions(server: run.Server, body: bytes, requests: int) -> int:
         start_new_session=True,
     )
     try:
-        _wait_up(server, body, proc)
+        _wait_up(server, proc)
         each = requests // CLIENTS
         threads = [threading.Thread(target=_post_many, args=(server, body, each)) for _ in range(CLIENTS)]
         for thread in threads:
@@ -69,7 +69,9 @@ def instructions(server: run.Server, body: bytes, requests: int) -> int:
     return int(counted[str(proc.pid)].replace(",", ""))
 
 
-def _wait_up(server: run.Server, body: bytes, proc: subprocess.Popen[bytes]) -> None:
+def _wait_up(server: run.Server, proc: subprocess.Popen[bytes]) -> None:
+    """Until the valid body gets its 200 (the invalid one never does)."""
+    body = run.BODIES["valid"].read_bytes()
     started = time.monotonic()
     while time.monotonic() - started < START_WITHIN:
         if proc.poll() is not None:
