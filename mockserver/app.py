@@ -111,10 +111,7 @@ class MockApp(Starlette):
             if scope["path"] is not scope[_MATCHED]:
                 await self.router(scope, receive, send)
                 return
-            # The endpoint (engine.handle) answers every failure itself and raises no
-            # HTTPException: Starlette's per-route exception wrapper would only add two layers.
-            response = await scope["route"].endpoint(Request(scope, receive, send))
-            await response(scope, receive, send)
+            await _run_route(scope, receive, send)
 
         app: ASGIApp = route
         for cls, args, kwargs in reversed(self.user_middleware):
@@ -252,8 +249,15 @@ class _ExactPaths(BaseRoute):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Starlette's router found the route (``matches``); MockApp's short way does not come here."""
-        response = await scope["route"].endpoint(Request(scope, receive, send))
-        await response(scope, receive, send)
+        await _run_route(scope, receive, send)
+
+
+async def _run_route(scope: Scope, receive: Receive, send: Send) -> None:
+    """The endpoint of ``scope["route"]``, and its answer. The endpoint (engine.handle) answers
+    every failure itself and raises no HTTPException: Starlette's per-route exception wrapper
+    would only add two layers of calls."""
+    response = await scope["route"].endpoint(Request(scope, receive, send))
+    await response(scope, receive, send)
 
 
 _NO_EXACT_PATHS = _ExactPaths([])
