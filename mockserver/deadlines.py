@@ -19,6 +19,7 @@ from typing import Any
 
 from headshot_mock.mockserver.faults import WIRE
 from headshot_mock.mockserver.problems import problem
+from headshot_mock.mockserver.runtime import CANCEL_AGAIN
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -48,9 +49,18 @@ class Deadlines:
         if self.stopping:
             return 0
         self.stopping = True
+        self._cancel_requests()
+        return len(self.requests)
+
+    def _cancel_requests(self) -> None:
+        """Cancel the requests in flight, and again every :data:`~.runtime.CANCEL_AGAIN` seconds
+        while one has not ended: a cancellation can be lost (:func:`~.runtime.cancel_all`), and
+        a ``timeout`` hold that lost it would be held until uvicorn's graceful wait ran out. A
+        request that took its cancellation leaves :attr:`requests` before answering."""
         for task in self.requests:
             task.cancel(_STOPPING)
-        return len(self.requests)
+        if self.requests:
+            asyncio.get_running_loop().call_later(CANCEL_AGAIN, self._cancel_requests)
 
     def watch(self, loop: asyncio.AbstractEventLoop) -> None:
         """Make sure a sweep is scheduled (a read has just been entered in :attr:`reading`)."""
@@ -118,6 +128,7 @@ class DeadlinesMiddleware:
         except asyncio.CancelledError:
             if not (why or limits.stopping):
                 raise  # cancelled by someone else (the server's own graceful-shutdown timeout)
+            limits.requests.discard(task)  # taken: its answer below is not cancelled again
             task.uncancel()
             wire = (scope.get("extensions") or {}).get(WIRE)
             if started and wire is not None:

@@ -31,6 +31,7 @@ import uvicorn
 
 from headshot_mock.mockserver.config import MockConfig, is_loopback
 from headshot_mock.mockserver.connections import Protocol, state_of
+from headshot_mock.mockserver.runtime import cancel_all
 
 STARTUP_TIMEOUT = 10.0
 T = TypeVar("T")
@@ -178,10 +179,7 @@ class BackgroundServer:
         runtime = getattr(getattr(self.app, "state", None), "runtime", None)
         if runtime is not None:
             await runtime.close()
-        leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in leftovers:
-            task.cancel()
-        await asyncio.gather(*leftovers, return_exceptions=True)
+        await cancel_all([t for t in asyncio.all_tasks() if t is not asyncio.current_task()], within=1.0)
 
     def call(self, work: Coroutine[Any, Any, T], timeout: float | None = 120.0) -> T:
         """Run a coroutine on the server's event loop (where the app and its state live)."""

@@ -711,7 +711,9 @@ class RedisStore:
 
     @_guarded
     async def clock_offset(self) -> float:
-        found = await _ready(self._redis.get(self._k("clock")))
+        # On the link, not the client: a held request reads the clock every HOLD_TICK, and the
+        # client's write (asyncio.wait_for on Python 3.11) can lose a cancellation (runtime.cancel_all).
+        found = await self._link.call(("GET", self._k("clock")))
         return 0.0 if found is None else float(found)
 
     @_guarded

@@ -1,12 +1,19 @@
 """`headshot-mock serve` ends within 5 s of SIGTERM whatever its clients are doing, and the
-connection timeouts hold while it runs. A real subprocess on a free loopback port, raw sockets."""
+connection timeouts hold while it runs. A real subprocess on a free loopback port, raw sockets;
+the mock's background work ending at shutdown is also checked in-process."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 
+from headshot_mock.mockserver import BackgroundServer, create_app
+from headshot_mock.mockserver.stores import MemoryStore
 from tests.served import (
     EXIT_WITHIN,
     PORTRAIT,
@@ -146,3 +153,70 @@ def test_a_slow_but_steady_body_is_not_cut() -> None:
         answer = one_answer(sock)
         server.terminate()
     assert status_of(answer) == 200, answer[:300]
+
+
+class _LosesACancel(MemoryStore):
+    """Drops the first cancellation that reaches its ``where`` method, as redis-py's client does
+    on Python 3.11: its ``asyncio.wait_for`` around a write returns when the write finishes as
+    the cancellation arrives, and the caller goes on as if nothing had happened (CPython
+    gh-86296). Only once ``armed``, and not in the runtime's ticker unless ``where`` is its."""
+
+    def __init__(self, where: str, *, armed: bool = True) -> None:
+        super().__init__()
+        self.where = where
+        self.armed = threading.Event()
+        if armed:
+            self.armed.set()
+        self.waiting = threading.Event()
+        self.lost = 0
+
+    async def _lose_one(self, name: str) -> None:
+        task = asyncio.current_task()
+        ticker = task is not None and task.get_name() == "headshot-mock ticker"
+        if name != self.where or self.lost or not self.armed.is_set() or ticker != (name == "due_next"):
+            return
+        self.waiting.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            self.lost += 1
+
+    async def due_next(self, providers: Sequence[str]) -> float | None:
+        await self._lose_one("due_next")
+        return await super().due_next(providers)
+
+    async def clock_offset(self) -> float:
+        await self._lose_one("clock_offset")
+        return await super().clock_offset()
+
+
+async def test_background_work_ends_at_shutdown_even_when_a_cancellation_is_lost() -> None:
+    store = _LosesACancel("due_next")
+    runtime = create_app(store=store).state.runtime
+    await runtime.start()
+    while not store.waiting.is_set():
+        await asyncio.sleep(0.01)
+    started = time.monotonic()
+    await asyncio.wait_for(runtime.close(), 5)  # the ticker would sleep 60 s on its lost cancellation
+    assert store.lost == 1
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_held_request_that_loses_its_cancellation_still_ends_at_once() -> None:
+    store = _LosesACancel("clock_offset", armed=False)
+    server = BackgroundServer(create_app(store=store)).start()
+    try:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall(request(PORTRAIT, portrait("mock-timeout")))
+        settle()
+        store.armed.set()  # the hold's next read of the mock clock loses the shutdown's cancel
+        assert store.waiting.wait(5)
+    finally:
+        started = time.monotonic()
+        server.stop()
+    took = time.monotonic() - started
+    answer = read_all(sock)
+    sock.close()
+    assert store.lost == 1
+    assert status_of(answer) == 503, answer[:200]
+    assert took < 1.0, f"stopped after {took:.2f} s (uvicorn's graceful wait is 3 s)"
