@@ -42,7 +42,8 @@ CANCEL_AGAIN = 0.05
 """Seconds between cancellations of a task that has not ended (:func:`cancel_all`)."""
 
 CLOSE_WITHIN = 1.0
-"""Seconds :meth:`Runtime.close` waits for its background tasks to end."""
+"""Seconds :meth:`Runtime.close` (and ``BackgroundServer``, for what is left) waits for
+background tasks to end."""
 
 DueHandler = Callable[[Due], Awaitable[list[Due]]]
 """Handles one claimed item; returns the items that follow it (scheduled atomically with its end)."""

@@ -31,7 +31,7 @@ import uvicorn
 
 from headshot_mock.mockserver.config import MockConfig, is_loopback
 from headshot_mock.mockserver.connections import Protocol, state_of
-from headshot_mock.mockserver.runtime import cancel_all
+from headshot_mock.mockserver.runtime import CLOSE_WITHIN, cancel_all
 
 STARTUP_TIMEOUT = 10.0
 T = TypeVar("T")
@@ -179,7 +179,8 @@ class BackgroundServer:
         runtime = getattr(getattr(self.app, "state", None), "runtime", None)
         if runtime is not None:
             await runtime.close()
-        await cancel_all([t for t in asyncio.all_tasks() if t is not asyncio.current_task()], within=1.0)
+        leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        await cancel_all(leftovers, within=CLOSE_WITHIN)
 
     def call(self, work: Coroutine[Any, Any, T], timeout: float | None = 120.0) -> T:
         """Run a coroutine on the server's event loop (where the app and its state live)."""
