@@ -1,6 +1,6 @@
 """Helpers several test modules share: sample photos, decoding and downloading images, an
-agent.ai request body, running an SDK call under a deadline, and pointing the official
-ModelsLab SDK at a mock."""
+agent.ai request body, running an SDK call under a deadline, pointing the official
+ModelsLab SDK at a mock, and an ASGI scope for calling an app without a server."""
 
 from __future__ import annotations
 
@@ -24,6 +24,26 @@ with warnings.catch_warnings():  # modelslab_py's schemas use pydantic's depreca
 
 T = TypeVar("T")
 FACE_URL = "https://example.com/face.jpg"
+
+
+def http_scope(
+    method: str, path: str, headers: list[tuple[bytes, bytes]], *, server: Any, client: tuple[str, int]
+) -> dict[str, Any]:
+    """An ASGI ``http`` scope as a server sends it, for calling an app directly."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "server": server,
+        "client": client,
+    }
 
 
 def jpeg_bytes(color: tuple[int, int, int] = (201, 152, 121), size: tuple[int, int] = (64, 64)) -> bytes:

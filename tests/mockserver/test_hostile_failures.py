@@ -16,6 +16,7 @@ import pytest
 
 from headshot_mock.mockserver import BackgroundServer, MemoryStore, MockConfig, create_app
 from headshot_mock.mockserver import journal as journal_module
+from tests.helpers import http_scope
 
 HEAD_SHOT = "/modelslab/api/v6/image_editing/head_shot"
 BODY = {"key": "k", "prompt": "p", "face_image": "https://example.com/f.jpg"}
@@ -77,20 +78,8 @@ async def test_a_client_that_goes_away_is_one_line_without_a_traceback(
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": HEAD_SHOT,
-        "raw_path": HEAD_SHOT.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:4010"), (b"content-type", b"application/json")],
-        "server": ("127.0.0.1", 4010),
-        "client": ("127.0.0.1", 5000),
-    }
+    headers = [(b"host", b"127.0.0.1:4010"), (b"content-type", b"application/json")]
+    scope = http_scope("POST", HEAD_SHOT, headers, server=("127.0.0.1", 4010), client=("127.0.0.1", 5000))
     await app(scope, receive, send)
     assert sent == []  # nobody to answer
     records = [r for r in caplog.records if r.name == "headshot_mock"]

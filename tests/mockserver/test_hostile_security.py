@@ -17,6 +17,7 @@ import pytest
 from headshot_mock.contracts.cli import main
 from headshot_mock.contracts.receiver import WebhookReceiver
 from headshot_mock.mockserver import BackgroundServer, ConfigError, MockConfig, create_app
+from tests.helpers import http_scope
 
 HEAD_SHOT = "/modelslab/api/v6/image_editing/head_shot"
 HS1 = "/agentai/v1/action/instant_headshot_run_headshot_generation"
@@ -196,20 +197,8 @@ async def test_a_host_verdict_follows_the_address_the_request_came_to() -> None:
     app = create_app()
 
     async def status(server: Any) -> int:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/__mock/health",
-            "raw_path": b"/__mock/health",
-            "root_path": "",
-            "query_string": b"",
-            "headers": [(b"host", b"10.9.8.7:4010")],
-            "client": ("10.9.8.1", 50000),
-            "server": server,
-        }
+        headers = [(b"host", b"10.9.8.7:4010")]
+        scope = http_scope("GET", "/__mock/health", headers, server=server, client=("10.9.8.1", 50000))
         sent: list[dict[str, Any]] = []
 
         async def receive() -> dict[str, Any]:
