@@ -316,9 +316,13 @@ class Runtime:
         return await self.store.next_number(f"{provider}:{name}", ttl=ttl)
 
     def token(self, *parts: object, length: int = 24) -> str:
-        """A stable hex token from the server seed and ``parts`` (same seed, same tokens)."""
-        data = repr((self.config.seed, *parts)).encode()
-        return hashlib.blake2b(data, digest_size=16).hexdigest()[:length]
+        """A stable hex token from the server seed and ``parts`` (same seed, same tokens): the
+        hash of ``repr((seed, *parts))``, its seed's part hashed once (:func:`_seeded`)."""
+        if not parts:
+            return hashlib.blake2b(repr((self.config.seed,)).encode(), digest_size=16).hexdigest()[:length]
+        digest = _seeded(self.config.seed).copy()
+        digest.update(f"{', '.join(map(repr, parts))})".encode())  # as images.parts_text joins them
+        return digest.hexdigest()[:length]
 
     # files ----------------------------------------------------------------------------------
     async def publish(
@@ -367,6 +371,12 @@ class _NoWebhooks:
 
     async def aclose(self) -> None:
         return None
+
+
+@functools.lru_cache(maxsize=8)
+def _seeded(seed: object) -> Any:
+    """A blake2b that has hashed ``repr((seed, `` already: each token copies it."""
+    return hashlib.blake2b(f"({seed!r}, ".encode(), digest_size=16)
 
 
 def iso(ts: float) -> str:

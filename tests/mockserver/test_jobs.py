@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from headshot_mock.mockserver import MockConfig, create_app
+from headshot_mock.mockserver import MockConfig, create_app, images
 
 HEAD_SHOT = "/modelslab/api/v6/image_editing/head_shot"
 FETCH = "/modelslab/api/v6/image_editing/fetch/{id}"
@@ -277,3 +280,20 @@ async def test_rules_and_endpoints_have_caps_that_answer_409() -> None:
         assert refused.status_code == 409
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert "endpoints_limit" in refused.json()["detail"]
+
+
+_PARTS = st.lists(
+    st.one_of(st.text(), st.integers(), st.floats(allow_nan=False), st.booleans(), st.none()), max_size=6
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(seed=st.integers(), parts=_PARTS)
+def test_tokens_and_seeds_hash_the_repr_of_their_parts(seed: int, parts: list[Any]) -> None:
+    """The derivation every id, file URL and image seed comes from (docs show them): cheaper
+    ways of making the same text must keep the same values."""
+    runtime = create_app(config=MockConfig(seed=seed)).state.runtime
+    text = repr((seed, *parts)).encode()
+    assert runtime.token(*parts, length=32) == hashlib.blake2b(text, digest_size=16).hexdigest()
+    digest = hashlib.blake2b(repr(tuple(parts)).encode(), digest_size=8).digest()
+    assert images.seed_from(*parts) == int.from_bytes(digest, "big") >> 1
