@@ -374,7 +374,7 @@ class _NoWebhooks:
 
 
 @functools.lru_cache(maxsize=8)
-def _seeded(seed: object) -> Any:
+def _seeded(seed: object) -> hashlib.blake2b:
     """A blake2b that has hashed ``repr((seed, `` already: each token copies it."""
     return hashlib.blake2b(f"({seed!r}, ".encode(), digest_size=16)
 

@@ -65,13 +65,37 @@ class Example:
     summary: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     _text: str = field(default="", repr=False, compare=False)
+    _fields: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """An object example's top-level values: strings, numbers, booleans and nulls as they are
+    (never changed), arrays and objects as their JSON bytes (decoded afresh for each answer)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_text", json.dumps(self.value))
+        if isinstance(self.value, dict):
+            kept = {k: v if _plain(v) else json.dumps(v).encode() for k, v in self.value.items()}
+            object.__setattr__(self, "_fields", kept)
 
     def body(self) -> Any:
         """A fresh copy of the example value, safe to fill in (a JSON round trip: ~8x deepcopy)."""
         return codec.loads(self._text)
+
+    def filled(self, fields: Mapping[str, Any]) -> Any:
+        """``body()`` updated with ``fields``, without copying what ``fields`` replaces: a
+        handler that fills in most of an answer (ids, links, the echo) does not pay to copy the
+        example's own (decoding ModelsLab's 900-byte success example was ~3% of a request).
+        Keys in the example's order, new ones last, as ``dict.update`` leaves them."""
+        if not isinstance(self.value, dict):
+            raise TypeError(f"the {self.name!r} example is not a JSON object: it has no fields to fill")
+        body = {
+            key: fields[key] if key in fields else codec.loads(v) if type(v) is bytes else v
+            for key, v in self._fields.items()
+        }
+        body.update(fields)
+        return body
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float)  # bool is an int
 
 
 @dataclass(frozen=True, slots=True)

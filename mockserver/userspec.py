@@ -212,9 +212,14 @@ class SpecProvider(Provider):
             counter = await self.runtime.number(self.id, "generated")
         return self._answer(call, call.example, counter)
 
-    def example_answer(self, call: Call, name: str | None = None) -> Answer:
+    def example_answer(
+        self, call: Call, name: str | None = None, *, fill: Mapping[str, Any] | None = None
+    ) -> Answer:
         example = call.examples.get(name) if name else call.example
-        return self._answer(call, example, None)
+        answer = self._answer(call, example, None)
+        if fill is not None:
+            answer.body.update(fill)
+        return answer
 
     def _answer(self, call: Call, example: Example | None, counter: int | None) -> Answer:
         if example is None:

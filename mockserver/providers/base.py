@@ -133,11 +133,16 @@ class Provider:
             return await handler(call)
         return self.example_answer(call)
 
-    def example_answer(self, call: Call, name: str | None = None) -> Answer:
+    def example_answer(
+        self, call: Call, name: str | None = None, *, fill: Mapping[str, Any] | None = None
+    ) -> Answer:
+        """The answer of the call's example (or the operation's example ``name``): a fresh copy
+        of its body, with ``fill``'s values put at its top level (an object example)."""
         example = call.examples.get(name) if name else call.example
         if example is None:
             raise LookupError(f"{self.id}.{call.operation_id} has no example {name or call.scenario!r}")
-        return Answer(example.status, example.body(), example.media_type, dict(example.headers), example.name)
+        body = example.body() if fill is None else example.filled(fill)
+        return Answer(example.status, body, example.media_type, dict(example.headers), example.name)
 
     def example_answer_body(self, operation_id: str, name: str) -> Any:
         """A fresh copy of one of an operation's named response examples."""

@@ -152,9 +152,8 @@ class Plugin(Provider):
             stepwise=stepwise,
         )
         await jobs.create(self.runtime, job)
-        answer = self.example_answer(call, "success")
-        answer.body.update(id=project_id, credits_charged=CREDITS, frame_cost=CREDITS)
-        return answer
+        fill = {"id": project_id, "credits_charged": CREDITS, "frame_cost": CREDITS}
+        return self.example_answer(call, "success", fill=fill)
 
     async def on_getImageProject(self, call: Call) -> Answer:
         if call.example is not None and call.example.name not in STATE_EXAMPLE.values():

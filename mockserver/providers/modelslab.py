@@ -109,26 +109,24 @@ class Plugin(Provider):
         meta = job["data"]["meta"]
         if job_like:
             await jobs.create(self.runtime, job, announce=bool(body.get("webhook")))
-            answer = self.example_answer(call, "processing")
-            answer.body.update(
-                id=int(job_id),
-                fetch_result=self.operation_url(call, fetch_op.operation_id, id=job_id),
-                future_links=links,
-                eta=int(QUEUE_SECONDS),
-                meta=meta,
-            )
-            return answer
+            fill = {
+                "id": int(job_id),
+                "fetch_result": self.operation_url(call, fetch_op.operation_id, id=job_id),
+                "future_links": links,
+                "eta": int(QUEUE_SECONDS),
+                "meta": meta,
+            }
+            return self.example_answer(call, "processing", fill=fill)
         await self.runtime.sleep(GENERATION_SECONDS)
         await jobs.create(self.runtime, job, announce=bool(body.get("webhook")))
-        answer = self.example_answer(call, "success")
-        answer.body.update(
-            id=int(job_id),
-            output=links,
-            proxy_links=links,
-            generationTime=GENERATION_SECONDS,
-            meta=meta,
-        )
-        return answer
+        fill = {
+            "id": int(job_id),
+            "output": links,
+            "proxy_links": links,
+            "generationTime": GENERATION_SECONDS,
+            "meta": meta,
+        }
+        return self.example_answer(call, "success", fill=fill)
 
     async def _fetch(self, call: Call) -> Answer:
         if call.example is not None and call.example.name not in ("success", "processing", "failed"):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from headshot_mock.mockserver import MockConfig, create_app
+from headshot_mock.mockserver.scenarios import Example
 
 HEAD_SHOT = "/modelslab/api/v6/image_editing/head_shot"
 BODY = {"key": "k", "prompt": "p", "face_image": "https://example.com/face.jpg"}
@@ -280,3 +285,33 @@ async def test_a_magichour_poll_names_the_jobs_scenario(client: httpx.AsyncClien
         headers.add(answer.headers["x-mock-scenario"])
     assert states[-1] in ("error", "canceled")
     assert headers == {key.removeprefix("mock-")}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=12,
+)
+_OBJECTS = st.dictionaries(st.text(max_size=5), _JSON, max_size=6)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(value=_OBJECTS, fields=_OBJECTS)
+def test_a_filled_example_is_its_body_updated_and_shares_nothing_it_keeps(
+    value: dict[str, Any], fields: dict[str, Any]
+) -> None:
+    example = Example("success", 200, "application/json", value)
+    expected = example.body()
+    expected.update(fields)
+    filled = example.filled(fields)
+    assert json.dumps(filled) == json.dumps(expected)  # the same values, keys in the same order
+    for key, kept in filled.items():
+        if key not in fields and isinstance(kept, list | dict):
+            kept.clear()  # an answer changed afterwards: the example is not
+    assert example.body() == value
+    assert example.filled(fields) == expected
+
+
+def test_only_an_object_example_can_be_filled() -> None:
+    with pytest.raises(TypeError, match="'error' example is not a JSON object"):
+        Example("error", 500, "text/plain", "boom").filled({"id": 1})
