@@ -15,6 +15,7 @@ only after every connection has closed, which is what must not be waited for).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from headshot_mock.mockserver.faults import WIRE
@@ -116,11 +117,11 @@ class DeadlinesMiddleware:
             body_done = message.get("type") != "http.request" or not message.get("more_body", False)
             return message
 
-        async def tracked_send(message: Message) -> None:
+        def tracked_send(message: Message) -> Awaitable[None]:  # send's own awaitable, as the guard's
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-            await send(message)
+            return send(message)  # type: ignore[no-any-return]
 
         limits.requests.add(task)
         try:

@@ -25,6 +25,7 @@ import hmac
 import logging
 import time
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,10 +75,10 @@ class Guard:
             return
         started = False
 
-        async def tracked(message: Message) -> None:
+        def tracked(message: Message) -> Awaitable[None]:  # send's own awaitable: no coroutine of its own
             nonlocal started
             started = started or message["type"] == "http.response.start"
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, tracked)
