@@ -107,7 +107,7 @@ class DeadlinesMiddleware:
             nonlocal body_done
             if body_done or limits.body_timeout <= 0:
                 return await receive()  # type: ignore[no-any-return]
-            loop = asyncio.get_running_loop()
+            loop = task.get_loop()  # not get_running_loop(): in 3.11 that is a getpid() syscall
             limits.reading[task] = (loop.time() + limits.body_timeout, why)
             limits.watch(loop)
             try:

@@ -88,10 +88,24 @@ def seed_from(*parts: object) -> int:
 
 
 def parts_text(parts: tuple[object, ...]) -> str:
-    """``repr(parts)``, the text seeds and tokens hash, made at a third of its cost: a tuple of
-    two or more items prints as its items' reprs joined, and joining them skips the recursion
-    guard a tuple's repr takes (~6k instructions, most of what a token cost)."""
-    return f"({', '.join(map(repr, parts))})" if len(parts) > 1 else repr(parts)
+    """``repr(parts)``, the text seeds and tokens hash, made at a fraction of its cost: a tuple
+    of two or more items prints as its items' reprs joined (:func:`reprs`), and that skips the
+    recursion guard a tuple's repr takes (~6k instructions, most of what a token cost)."""
+    return f"({reprs(parts)})" if len(parts) > 1 else repr(parts)
+
+
+def reprs(parts: tuple[object, ...]) -> str:
+    """``", ".join(map(repr, parts))`` by one ``%`` format of as many ``%r`` (each ``%r`` is the
+    item's ``repr``): the format does not call the builtin ``repr`` once an item (~1.4k
+    instructions each, against ~1k)."""
+    count = len(parts)
+    text = _REPRS.get(count)
+    if text is None:
+        text = _REPRS[count] = ", ".join(["%r"] * count)
+    return text % parts
+
+
+_REPRS: dict[int, str] = {}
 
 
 def render(recipe: Recipe) -> bytes:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from headshot_mock.mockserver import images
 from headshot_mock.mockserver.config import MockConfig
 from headshot_mock.mockserver.errors import StoreUnavailable
 from headshot_mock.mockserver.images import Recipe
@@ -321,7 +322,7 @@ class Runtime:
         if not parts:
             return hashlib.blake2b(repr((self.config.seed,)).encode(), digest_size=16).hexdigest()[:length]
         digest = _seeded(self.config.seed).copy()
-        digest.update(f"{', '.join(map(repr, parts))})".encode())  # as images.parts_text joins them
+        digest.update(f"{images.reprs(parts)})".encode())  # as images.parts_text joins them
         return digest.hexdigest()[:length]
 
     # files ----------------------------------------------------------------------------------
