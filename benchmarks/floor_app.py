@@ -65,13 +65,24 @@ async def flux_headshot(request: Request) -> Response:
         return Response(content, 400, media_type="application/json")
     job = next(_ids)
     link = f"http://127.0.0.1:4010/files/{_token('file', job)}/{_token('gen', job)}-0.png"
+    prefix = _token("prefix", job)
     meta = {
         "prompt": body.get("prompt", ""),
+        "negative_prompt": body.get("negative_prompt") or "",
+        "face_image": body.get("face_image", ""),
         "width": body.get("width", 1024),
         "height": body.get("height", 1024),
+        "samples": 1,
+        "base64": "yes" if body.get("base64") in (True, "true", "yes") else "no",
+        "safety_checker": "yes" if body.get("safety_checker") in (True, "true", "yes") else "no",
         "seed": body.get("seed"),
-        "file_prefix": _token("prefix", job),
+        "file_prefix": f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-{prefix[20:]}",
+        "outdir": "out",
+        "temp": "no",
     }
+    for key in ("guidance_scale", "num_inference_steps", "safety_checker_type"):
+        if key in body:
+            meta[key] = body[key]
     answer = {
         "status": "success",
         "generationTime": 4.7,

@@ -4,6 +4,7 @@ move with the neighbours' load, for changes of a few percent that ``scripts/benc
     .venv/bin/python benchmarks/instructions.py                    # headshot-mock, raw Starlette
     .venv/bin/python benchmarks/instructions.py --against 3ba5c86  # and the mock at a revision
     .venv/bin/python benchmarks/instructions.py invalid -n 400
+    .venv/bin/python benchmarks/instructions.py --floor            # and the floor (floor_app.py)
 
 Each server runs under cachegrind (``valgrind --tool=cachegrind --cache-sim=no``) on loopback, its
 port and command as ``scripts/bench`` starts it. Eight keep-alive clients POST the flux_headshot
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=800, help="requests counted (default 800)")
     parser.add_argument("--warm", type=int, default=200, help="requests before them (default 200)")
     parser.add_argument("--against", metavar="REV", action="append", default=[], help="also a git revision")
+    parser.add_argument("--floor", action="store_true", help="also the floor (benchmarks/floor_app.py)")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("instructions: needs valgrind (Debian: apt-get install valgrind)", file=sys.stderr)
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"-n and --warm must each be at least {CLIENTS} (one request a client)")
     body = run.BODIES[args.body].read_bytes()
     with tempfile.TemporaryDirectory(prefix="instructions-") as tmp:
-        chosen = run.servers(prism=False)
+        chosen = run.servers(prism=False, floor=args.floor)
         for rev in args.against:
             (Path(tmp) / rev).mkdir()
             chosen.append(run.revision_server(rev, Path(tmp) / rev))

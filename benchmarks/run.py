@@ -80,6 +80,7 @@ class Settings:
     suite: bool
     quick: bool
     against: str | None = None
+    floor: bool = False
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Settings:
@@ -95,6 +96,11 @@ class Settings:
         parser.add_argument("--duration", type=float, help="seconds per segment (default 4, quick 2)")
         parser.add_argument("--no-prism", action="store_true", help="compare against raw Starlette only")
         parser.add_argument("--no-suite", action="store_true", help="skip the ClientSuite timing")
+        parser.add_argument(
+            "--floor",
+            action="store_true",
+            help="also the floor: the least work a Python mock of the route can do (floor_app.py)",
+        )
         parser.add_argument(
             "--against",
             metavar="REV",
@@ -115,6 +121,7 @@ class Settings:
             suite=not args.no_suite,
             quick=quick,
             against=args.against,
+            floor=args.floor,
         )
 
 
@@ -584,6 +591,17 @@ def table(
                 targets.append(
                     (f"{kind} rps vs {other}; per CPU second {per_cpu:.2f}x", f"{paired:.2f}x", None)
                 )
+        if "floor" in results and "starlette-raw" in results:
+            for kind in ("valid", "invalid"):
+                floor = ratio(results, "floor", "starlette-raw", kind)
+                per_cpu = ratio(results, "floor", "starlette-raw", kind, by="cpu")
+                targets.append(
+                    (
+                        f"{kind}: the floor vs starlette-raw; per CPU second {per_cpu:.0%}",
+                        f"{floor:.0%}",
+                        None,
+                    )
+                )
         p99 = max(ours["valid"]["p99_ms"], ours["invalid"]["p99_ms"])
         targets.append(("p99 at 32 connections (≤ 30 ms)", f"{p99:.1f} ms", p99 <= 30))
         targets.append(("cold start (≤ 300 ms)", f"{ours['cold_ms']:.0f} ms", ours["cold_ms"] <= 300))
@@ -647,7 +665,7 @@ def revision_server(rev: str, tmp: Path) -> Server:
     return Server(f"headshot-mock@{rev}", [sys.executable, "-c", code], ROUTE, port)
 
 
-def servers(prism: bool) -> list[Server]:
+def servers(prism: bool, floor: bool = False) -> list[Server]:
     py = sys.executable
     cli = Path(py).parent / "headshot-mock"
     ours = [str(cli)] if cli.exists() else [py, "-m", "headshot_mock"]
@@ -656,33 +674,9 @@ def servers(prism: bool) -> list[Server]:
     out.append(
         Server("headshot-mock", [*ours, "serve", "--host", "127.0.0.1", "--port", str(port)], ROUTE, port)
     )
-    port = free_port()
-    out.append(
-        Server(
-            "starlette-raw",
-            [
-                py,
-                "-m",
-                "uvicorn",
-                "raw_app:app",
-                "--app-dir",
-                str(HERE),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            ROUTE,
-            port,
-        )
-    )
+    out.append(_starlette("starlette-raw", "raw_app:app"))
+    if floor:
+        out.append(_starlette("floor", "floor_app:app"))
     if prism:
         port = free_port()
         out.append(
@@ -706,6 +700,14 @@ def servers(prism: bool) -> list[Server]:
     return out
 
 
+def _starlette(name: str, app: str) -> Server:
+    """A Starlette app of ``benchmarks/`` served as ``headshot-mock serve`` serves (uvloop, httptools)."""
+    port = free_port()
+    flags = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    command = [sys.executable, "-m", "uvicorn", app, "--app-dir", str(HERE), "--host", "127.0.0.1"]
+    return Server(name, [*command, "--port", str(port), *flags], ROUTE, port)
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.parse(argv)
     if not shutil.which("taskset") or (os.cpu_count() or 1) < 2:
@@ -718,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
         prism = False
     os.sched_setaffinity(0, {int(LOAD_CPU)})  # this script and wrk on the load core
     compile_package(ROOT)
-    chosen = servers(prism)
+    chosen = servers(prism, settings.floor)
     with contextlib.ExitStack() as stack:
         if settings.against:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-rev-")))

@@ -4,6 +4,7 @@ machine's noise must never fail CI."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 import subprocess
@@ -73,7 +74,7 @@ def test_quick_soak_sends_exactly_its_count_and_the_server_comes_back_clean(tmp_
 @pytest.mark.skipif(not shutil.which("valgrind"), reason="needs valgrind (.ci/run installs it)")
 def test_instruction_counts_are_printed_for_the_mock_and_raw_starlette() -> None:
     done = subprocess.run(
-        [sys.executable, "benchmarks/instructions.py", "-n", "16", "--warm", "8"],
+        [sys.executable, "benchmarks/instructions.py", "-n", "16", "--warm", "8", "--floor"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -81,9 +82,43 @@ def test_instruction_counts_are_printed_for_the_mock_and_raw_starlette() -> None
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = dict(re.findall(r"^\| (headshot-mock|starlette-raw) \| ([\d,]+) \|", done.stdout, re.M))
-    assert set(rows) == {"headshot-mock", "starlette-raw"}, done.stdout
-    # Not a target, a sanity bound: the mock does more than a fixed answer, and a count this far off
-    # would mean the wrong process (a forked image worker) was counted.
-    mock, raw = (int(rows[name].replace(",", "")) for name in ("headshot-mock", "starlette-raw"))
-    assert 0 < raw < mock, done.stdout
+    rows = dict(re.findall(r"^\| (headshot-mock|starlette-raw|floor) \| ([\d,]+) \|", done.stdout, re.M))
+    assert set(rows) == {"headshot-mock", "starlette-raw", "floor"}, done.stdout
+    # Not a target, a sanity bound: the mock does more than the floor, the floor more than a fixed
+    # answer, and a count this far off would mean the wrong process (an image worker) was counted.
+    mock, raw, floor = (
+        int(rows[name].replace(",", "")) for name in ("headshot-mock", "starlette-raw", "floor")
+    )
+    assert 0 < raw < floor < mock, done.stdout
+
+
+async def test_the_floor_answers_as_the_mock_does() -> None:
+    """``benchmarks/floor_app.py`` is a bound only if it gives headshot-mock's answer: the same
+    statuses, the same keys (``meta``'s too) and echoed values, and an error naming the fields."""
+    import httpx
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        floor_app = importlib.import_module("floor_app")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from headshot_mock import create_app
+
+    route = "/modelslab/api/v6/image_editing/flux_headshot"
+    answers = {}
+    for name, app in (("mock", create_app()), ("floor", floor_app.app)):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4010") as client:
+            for kind in ("valid", "invalid"):
+                body = (ROOT / "benchmarks" / "bodies" / f"{kind}.json").read_bytes()
+                headers = {"content-type": "application/json"}
+                answers[name, kind] = await client.post(route, content=body, headers=headers)
+    mock, floor = answers["mock", "valid"], answers["floor", "valid"]
+    assert (mock.status_code, floor.status_code) == (200, 200)
+    assert list(floor.json()) == list(mock.json())
+    assert list(floor.json()["meta"]) == list(mock.json()["meta"])
+    assert floor.json()["meta"] | {"file_prefix": ""} == mock.json()["meta"] | {"file_prefix": ""}
+    for name in ("mock", "floor"):
+        refused = answers[name, "invalid"]
+        assert refused.status_code == 400
+        assert {"prompt", "width"} <= set(re.findall(r"\w+", refused.json()["message"])), refused.text
