@@ -303,11 +303,14 @@ local function report()
   f:close()
 end
 function response(status, headers, body)
+  -- stop() ends the thread's loop only after the answers already read: those past the count are
+  -- not counted (they would rewrite the figures the soak has read)
+  if count >= {target} then return end
   count = count + 1
   local class = math.floor(status / 100)
   if class >= 1 and class <= 5 then classes[class] = classes[class] + 1 end
   if class == 5 and headers["x-mock-scenario"] == "server_error" then asked_5xx = asked_5xx + 1 end
-  if count >= {target} then  -- exactly the count asked for: the last figures, then this thread ends
+  if count == {target} then  -- exactly the count asked for: the last figures, then this thread ends
     report()
     wrk.thread:stop()
   elseif count % 1000 == 0 then  -- the soak reads this for its progress line
