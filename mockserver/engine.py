@@ -216,7 +216,8 @@ class Engine:
             refused = True
             answer = provider.reject(call, rejected)
         else:
-            await faults.hold(scenario, config, self.runtime.now)
+            if scenario in faults.HELD:
+                await faults.hold(scenario, config, self.runtime.now)
             try:
                 answer = await provider.answer(call)
             except Rejected as exc:
@@ -227,7 +228,8 @@ class Engine:
         if usage is not None:
             usage.apply(answer.headers, answer.status)
         answer.scenario = answer.scenario or call.scenario
-        await self.latency.wait(provider.id, op.operation_id)
+        if not self.latency.idle:
+            await self.latency.wait(provider.id, op.operation_id)
         response = await self._respond(
             request, bound, call, raw, selection, level, findings, answer, refused, started
         )

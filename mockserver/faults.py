@@ -202,12 +202,21 @@ class Latency:
             return stream.uniform(rule.a, rule.b)
         return rule.a * math.exp(stream.gauss(0.0, rule.b))  # lognormal: median a, sigma b
 
+    @property
+    def idle(self) -> bool:
+        """No rule to draw from and none to read: :meth:`wait` would do nothing (most servers)."""
+        return not self.rules and (self._store is None or not self._store.shared)
+
     async def wait(self, provider: str, operation: str) -> None:
         await self.refresh()
         if self.rules:
             delay = self.draw(provider, operation)
             if delay > 0:
                 await asyncio.sleep(delay)
+
+
+HELD = frozenset({"slow", "timeout"})
+"""The scenarios :func:`hold` holds a request for."""
 
 
 async def hold(scenario: str, config: MockConfig, now: Callable[[], Awaitable[float]]) -> None:

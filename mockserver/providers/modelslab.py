@@ -55,7 +55,10 @@ class Plugin(Provider):
                 parse_url(webhook)
             except ConfigError as exc:
                 found.append(Finding("body", "webhook", str(exc), "lenient"))
-        for name, side in zip(("width", "height"), _sides(operation_id, body), strict=True):
+        width, height = _sides(operation_id, body)
+        if 1 <= width <= images.MAX_SIDE and 1 <= height <= images.MAX_SIDE:
+            return found  # the common case, without the loop (a tenth of a plain request's plug-in)
+        for name, side in (("width", width), ("height", height)):
             if not 1 <= side <= images.MAX_SIDE:
                 shown = cut(json.dumps(body.get(name)))
                 found.append(Finding("body", name, f"{shown} is outside 1..{images.MAX_SIDE}", "lenient"))
@@ -183,7 +186,11 @@ class Plugin(Provider):
 def _sides(operation_id: str, body: dict[str, Any]) -> tuple[int, int]:
     """The width and height asked for (the operation's default side where absent)."""
     default = DEFAULT_SIDE.get(operation_id, 1024)
-    return _int(body.get("width"), default), _int(body.get("height"), default)
+    width, height = body.get("width"), body.get("height")
+    return (  # a number as most clients send it, without a call
+        width if type(width) is int else _int(width, default),
+        height if type(height) is int else _int(height, default),
+    )
 
 
 def _int(value: Any, default: int) -> int:

@@ -239,3 +239,31 @@ def test_any_of_above_the_maximum_always_names_it(width: int) -> None:
     assert [str(f) for f in findings if f.field == "width"] == [
         f"body.width: {width} is greater than the maximum of 1024"
     ]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "refused"),
+    [
+        pytest.param({"width": 5000, "height": 0}, {"width", "height"}, id="both"),
+        pytest.param({"width": "4097"}, {"width"}, id="width-as-text"),
+        pytest.param({"height": -3}, {"height"}, id="height"),
+        pytest.param({"width": 4096, "height": "1"}, set(), id="at-the-limits"),
+    ],
+)
+async def test_sizes_no_image_can_have_are_refused_naming_each(
+    client: httpx.AsyncClient, sizes: dict[str, Any], refused: set[str]
+) -> None:
+    """Enterprise head_shot's schema takes any integer; the plug-in refuses the sizes it cannot
+    make (1..4096), each by name, in ModelsLab's envelope."""
+    body = {**SDK_LIKE, "init_image": "https://x/i.jpg", **sizes}
+    response = await client.post("/modelslab/api/v1/enterprise/image_editing/head_shot", json=body)
+    if not refused:
+        assert response.status_code == 200, response.text
+        return
+    assert response.status_code == 400, response.text
+    message = response.json()["message"]
+    for name in refused:
+        assert f"{name}: " in message, message
+    assert "is outside 1..4096" in message
+    for name in {"width", "height"} - refused:
+        assert f"{name}: " not in message, message
