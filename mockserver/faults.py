@@ -215,20 +215,18 @@ class Latency:
                 await asyncio.sleep(delay)
 
 
-HELD = frozenset({"slow", "timeout"})
-"""The scenarios :func:`hold` holds a request for."""
+HELD = {"slow": "slow_seconds", "timeout": "timeout_seconds"}
+"""The scenarios :func:`hold` holds a request for, and the config field saying how long."""
 
 
 async def hold(scenario: str, config: MockConfig, now: Callable[[], Awaitable[float]]) -> None:
     """The added wait of the ``slow`` and ``timeout`` scenarios, on the mock clock (``now``). Real
     time moves that clock, so a server holds this long for real; advancing it (a test, the admin
     API, ``ClientSuite`` once the client gave up) ends the hold within :data:`HOLD_TICK`."""
-    if scenario == "slow":
-        seconds = config.slow_seconds
-    elif scenario == "timeout":
-        seconds = config.timeout_seconds
-    else:
+    field = HELD.get(scenario)
+    if field is None:
         return
+    seconds: float = getattr(config, field)
     until = await now() + seconds
     while (left := until - await now()) > 0:
         await asyncio.sleep(min(left, HOLD_TICK))
